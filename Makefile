@@ -1,0 +1,36 @@
+# Two entry points for newcomers: `make demo` and `make test`. Each creates .venv with pip when missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.torchmedic-installed
+
+.PHONY: demo test lint bench bench-validate bench-lr clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,vision,plot,tensorboard,lightning,bench]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m torchmedic.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) bench/diagnose_bench.py
+
+bench-validate: $(STAMP)
+	$(PY) bench/validate.py
+
+bench-lr: $(STAMP)
+	$(PY) bench/lr_bench.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,180 @@
+"""One training batch as torchmedic sees it: the model's inputs and the loss's targets, whatever the loader yields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from torchmedic.errors import InputError
+
+INPUT_KEYS = ("input", "inputs", "x", "image", "images", "img", "pixel_values", "data", "features", "feature")
+TARGET_KEYS = ("target", "targets", "y", "label", "labels", "class", "mask")
+
+
+@dataclass(frozen=True)
+class BatchKeys:
+    """Which dict keys hold inputs and targets; None means: the first of the usual names that is present."""
+
+    inputs: str | None = None
+    targets: str | None = None
+
+
+@dataclass
+class Batch:
+    """A batch split into what the model takes (`inputs`) and what the loss compares against (`targets`).
+
+    `inputs` is a tensor, or a tuple of tensors passed to the model as positional arguments. A loader of bare
+    tensors has no targets: the loss is then called as `loss_fn(outputs, inputs)` (reconstruction).
+    """
+
+    inputs: torch.Tensor | tuple[torch.Tensor, ...]
+    targets: torch.Tensor | None
+
+    @property
+    def first_input(self) -> torch.Tensor:
+        return self.inputs if isinstance(self.inputs, torch.Tensor) else self.inputs[0]
+
+    @property
+    def size(self) -> int:
+        x = self.first_input
+        return int(x.shape[0]) if x.dim() > 0 else 1
+
+    @property
+    def loss_targets(self) -> torch.Tensor:
+        """What the loss is called with as its second argument."""
+        return self.targets if self.targets is not None else self.first_input
+
+    def to(self, device: torch.device | str | None) -> Batch:
+        if device is None:
+            return self
+        return Batch(_map(self.inputs, lambda t: t.to(device)), None if self.targets is None else self.targets.to(device))
+
+    def select(self, index: torch.Tensor | slice) -> Batch:
+        """The samples at `index` (along the batch dimension) of inputs and targets."""
+        return Batch(_map(self.inputs, lambda t: t[index]), None if self.targets is None else self.targets[index])
+
+    def with_inputs(self, inputs: torch.Tensor | tuple[torch.Tensor, ...]) -> Batch:
+        return Batch(inputs, self.targets)
+
+    def with_targets(self, targets: torch.Tensor | None) -> Batch:
+        return Batch(self.inputs, targets)
+
+    def run(self, model: torch.nn.Module) -> Any:
+        """Call the model on the inputs the way a training loop would."""
+        if isinstance(self.inputs, tuple):
+            return model(*self.inputs)
+        return model(self.inputs)
+
+
+def _map(inputs: torch.Tensor | tuple[torch.Tensor, ...], fn: Any) -> Any:
+    if isinstance(inputs, tuple):
+        return tuple(fn(t) for t in inputs)
+    return fn(inputs)
+
+
+def concat(batches: Sequence[Batch]) -> Batch:
+    """Join batches along the batch dimension (they must agree in structure and per-sample shape)."""
+    first = batches[0]
+    if isinstance(first.inputs, tuple):
+        inputs: Any = tuple(torch.cat([b.inputs[i] for b in batches]) for i in range(len(first.inputs)))  # type: ignore[index]
+    else:
+        inputs = torch.cat([b.first_input for b in batches])
+    targets = None if first.targets is None else torch.cat([b.targets for b in batches])  # type: ignore[misc]
+    return Batch(inputs, targets)
+
+
+def unpack(raw: Any, keys: BatchKeys = BatchKeys(), *, index: int = 0) -> Batch:
+    """Split one item yielded by the loader into a Batch; raise InputError naming the format when it cannot."""
+    if isinstance(raw, torch.Tensor):
+        return Batch(_as_tensor(raw, "the batch", index), None)
+    if isinstance(raw, Mapping):
+        in_key = keys.inputs or _first_present(raw, INPUT_KEYS)
+        tgt_key = keys.targets or _first_present(raw, TARGET_KEYS)
+        if in_key is None or in_key not in raw:
+            raise InputError(
+                f"batch {index} is a dict with keys {sorted(map(str, raw))}: none holds the inputs. "
+                f"Name it with keys=BatchKeys(inputs=..., targets=...) (looked for {', '.join(INPUT_KEYS)})."
+            )
+        if tgt_key is not None and tgt_key not in raw:
+            raise InputError(f"batch {index} has no key {tgt_key!r}; its keys are {sorted(map(str, raw))}.")
+        targets = None if tgt_key is None else _as_tensor(raw[tgt_key], f"batch[{tgt_key!r}]", index)
+        return Batch(_inputs(raw[in_key], f"batch[{in_key!r}]", index), targets)
+    if isinstance(raw, (tuple, list)):
+        if len(raw) == 0:
+            raise InputError(f"batch {index} is an empty {type(raw).__name__}: expected (inputs, targets).")
+        if len(raw) == 1:
+            return Batch(_inputs(raw[0], "batch[0]", index), None)
+        return Batch(_inputs(raw[0], "batch[0]", index), _as_tensor(raw[1], "batch[1]", index))
+    raise InputError(
+        f"batch {index} is a {type(raw).__name__}: expected a tensor, an (inputs, targets) tuple or list, or a dict."
+    )
+
+
+def _first_present(raw: Mapping[Any, Any], names: Sequence[str]) -> str | None:
+    return next((name for name in names if name in raw), None)
+
+
+def _inputs(value: Any, what: str, index: int) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        return tuple(value)
+    return _as_tensor(value, what, index)
+
+
+def _as_tensor(value: Any, what: str, index: int) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (int, float)) or (
+        isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return torch.as_tensor(value)
+    try:
+        import numpy as np
+
+        if isinstance(value, np.ndarray):
+            return torch.from_numpy(value)
+    except ImportError:  # pragma: no cover - numpy is a core dependency
+        pass
+    raise InputError(f"{what} of batch {index} is a {type(value).__name__}, not a tensor: convert it in the dataset.")
+
+
+def iterate(loader: Iterable[Any], keys: BatchKeys = BatchKeys()) -> Iterator[Batch]:
+    """Yield the loader's batches as Batch objects, with errors that say what the loader did wrong."""
+    try:
+        iterator = iter(loader)
+    except TypeError as exc:
+        raise InputError(f"loader is a {type(loader).__name__}, which cannot be iterated: pass a DataLoader.") from exc
+    if iterator is loader:
+        raise InputError(
+            f"loader is a one-shot iterator ({type(loader).__name__}): torchmedic reads it more than once and "
+            "would use it up. Pass a re-iterable such as a DataLoader or a list of batches."
+        )
+    index = 0
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            if index == 0:
+                raise InputError("the loader yielded no batches: is the dataset empty, or drop_last=True with "
+                                 "fewer samples than batch_size?") from None
+            return
+        except Exception as exc:
+            raise InputError(f"iterating the loader raised at batch {index}: {type(exc).__name__}: {exc}") from exc
+        yield unpack(raw, keys, index=index)
+        index += 1
+
+
+def primary_output(outputs: Any) -> torch.Tensor | None:
+    """The tensor that stands for the model's prediction: the output itself, the first tensor of a tuple, or
+    `logits` (else the first tensor) of a dict."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs
+    if isinstance(outputs, Mapping):
+        if isinstance(outputs.get("logits"), torch.Tensor):
+            return outputs["logits"]
+        outputs = list(outputs.values())
+    if isinstance(outputs, (tuple, list)):
+        return next((o for o in outputs if isinstance(o, torch.Tensor)), None)
+    return getattr(outputs, "logits", None)

@@ -1,0 +1,1 @@
+"""Rules that read the training monitor's signals (seen by: live)."""

@@ -1,0 +1,1 @@
+"""Rules that read the signals of `diagnose()` (seen by: pre)."""
