@@ -1,0 +1,65 @@
+"""Plain tensor statistics shared by the pre-flight probes and the training monitor."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def entropy(counts: torch.Tensor) -> float:
+    """Shannon entropy in nats of a histogram (counts need not be normalized); 0 for an empty one."""
+    counts = counts.double().flatten()
+    total = counts.sum()
+    if total <= 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * p.log()).sum())
+
+
+def class_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """How many samples carry each class index, for integer labels in [0, num_classes)."""
+    labels = labels.detach().flatten().long().cpu()
+    labels = labels[(labels >= 0) & (labels < num_classes)]
+    return torch.bincount(labels, minlength=num_classes)
+
+
+def per_feature(x: torch.Tensor) -> torch.Tensor:
+    """Reshape (N, C, ...) to (C, N * ...) so that statistics run per channel (per column for (N, F))."""
+    x = x.detach()
+    if x.dim() <= 1:
+        return x.reshape(1, -1)
+    return x.transpose(0, 1).reshape(x.shape[1], -1)
+
+
+def dead_fraction(x: torch.Tensor) -> float:
+    """Fraction of features (channels, or columns) that are exactly zero for every sample and position."""
+    features = per_feature(x)
+    if features.numel() == 0:
+        return 0.0
+    return float((features == 0).all(dim=1).float().mean())
+
+
+def between_sample_std(x: torch.Tensor) -> float:
+    """How much the value at each position varies across the batch, averaged over positions (0 if N < 2)."""
+    x = x.detach().float()
+    if x.dim() == 0 or x.shape[0] < 2:
+        return 0.0
+    return float(x.reshape(x.shape[0], -1).std(dim=0).mean())
+
+
+def finite_fraction(x: torch.Tensor) -> float:
+    if not x.is_floating_point() or x.numel() == 0:
+        return 1.0
+    return float(torch.isfinite(x).float().mean())
+
+
+def log_ratio(a: float, b: float) -> float:
+    """log10(a / b) for positive numbers; +-inf at the edges, nan when undefined."""
+    if a > 0 and b > 0:
+        return math.log10(a / b)
+    if a > 0:
+        return math.inf
+    if b > 0:
+        return -math.inf
+    return math.nan
