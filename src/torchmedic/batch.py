@@ -50,7 +50,9 @@ class Batch:
     def to(self, device: torch.device | str | None) -> Batch:
         if device is None:
             return self
-        return Batch(_map(self.inputs, lambda t: t.to(device)), None if self.targets is None else self.targets.to(device))
+        return Batch(
+            _map(self.inputs, lambda t: t.to(device)), None if self.targets is None else self.targets.to(device)
+        )
 
     def select(self, index: torch.Tensor | slice) -> Batch:
         """The samples at `index` (along the batch dimension) of inputs and targets."""
@@ -157,8 +159,10 @@ def iterate(loader: Iterable[Any], keys: BatchKeys = BatchKeys()) -> Iterator[Ba
             raw = next(iterator)
         except StopIteration:
             if index == 0:
-                raise InputError("the loader yielded no batches: is the dataset empty, or drop_last=True with "
-                                 "fewer samples than batch_size?") from None
+                raise InputError(
+                    "the loader yielded no batches: is the dataset empty, or drop_last=True with "
+                    "fewer samples than batch_size?"
+                ) from None
             return
         except Exception as exc:
             raise InputError(f"iterating the loader raised at batch {index}: {type(exc).__name__}: {exc}") from exc

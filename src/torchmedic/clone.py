@@ -16,11 +16,12 @@ DEFAULT_OPTIMIZER = "Adam(lr=1e-3) over every parameter that requires grad"
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module that holds the weights: `torch.compile`, DataParallel and DDP wrappers are looked through."""
+    """The module that holds the weights: `torch.compile`, DataParallel, DDP and other wrappers whose only child
+    is `.module` are looked through, so parameter names match the user's."""
     while True:
-        inner = getattr(model, "_orig_mod", None) or (
-            model.module if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)) else None
-        )
+        inner = getattr(model, "_orig_mod", None)
+        if inner is None and list(model._modules) == ["module"] and not model._parameters:
+            inner = model.module
         if not isinstance(inner, nn.Module):
             return model
         model = inner

@@ -34,8 +34,9 @@ class Verification:
 
     def __str__(self) -> str:
         verdict = "symptom gone" if self.passed else "symptom stays"
-        return (f"{self.intervention}: {self.metric} {format_value(self.before)} -> "
-                f"{format_value(self.after)} ({verdict})")
+        return (
+            f"{self.intervention}: {self.metric} {format_value(self.before)} -> {format_value(self.after)} ({verdict})"
+        )
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ class OptimizerState:
         if not _same_state(opt.state, self.state):
             opt.state.clear()
             opt.state.update({p: copy.deepcopy(s) for p, s in self.state.items()})
-        for group, saved in zip(opt.param_groups, self.groups):
+        for group, saved in zip(opt.param_groups, self.groups, strict=False):
             for key in [k for k in group if k != "params" and k not in saved]:
                 del group[key]
             for key, value in saved.items():
@@ -150,13 +150,19 @@ def _same(a: Any, b: Any) -> bool:
             and a.shape == b.shape
             and a.dtype == b.dtype
             and a.device == b.device
-            and bool(torch.equal(a, b) or (a.is_floating_point() and torch.equal(a.isnan(), b.isnan())
-                                          and torch.equal(a.nan_to_num(), b.nan_to_num())))
+            and bool(
+                torch.equal(a, b)
+                or (
+                    a.is_floating_point()
+                    and torch.equal(a.isnan(), b.isnan())
+                    and torch.equal(a.nan_to_num(), b.nan_to_num())
+                )
+            )
         )
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     try:
         return bool(a == b)
     except Exception:

@@ -44,12 +44,12 @@ class Signals:
         for s in signals:
             self.add(s)
 
-    def get(self, name: str, scope: str = "", default: Any = None) -> Any:
-        """The latest value of `name` at `scope`, or `default` when it was not measured."""
+    def get(self, name: str, default: Any = None, *, scope: str = "") -> Any:
+        """The latest value of `name` at `scope` ("" = the whole setup), or `default` when it was not measured."""
         signal = self._latest.get((name, scope))
         return default if signal is None else signal.value
 
-    def has(self, name: str, scope: str = "") -> bool:
+    def has(self, name: str, *, scope: str = "") -> bool:
         return (name, scope) in self._latest
 
     def scoped(self, name: str) -> dict[str, Any]:

@@ -63,3 +63,33 @@ def log_ratio(a: float, b: float) -> float:
     if b > 0:
         return -math.inf
     return math.nan
+
+
+# Device-side variants for the training monitor: the same statistics as tensors, so that many of them can be read
+# with one device sync instead of one `.item()` each.
+
+
+def between_sample_std_tensor(x: torch.Tensor) -> torch.Tensor:
+    """`between_sample_std` as a 0-d tensor on the input's device."""
+    x = x.detach().float()
+    if x.dim() == 0 or x.shape[0] < 2:
+        return x.new_zeros(())
+    return x.reshape(x.shape[0], -1).std(dim=0).mean()
+
+
+def dead_fraction_tensor(x: torch.Tensor) -> torch.Tensor:
+    """`dead_fraction` as a 0-d tensor on the input's device."""
+    x = x.detach()
+    if x.dim() <= 1:
+        return (x == 0).all().float()
+    nonzero = x != 0  # (N, C, ...)
+    alive = nonzero.any(dim=0) if x.dim() == 2 else nonzero.flatten(2).any(dim=2).any(dim=0)  # (C,)
+    return 1.0 - alive.float().mean()
+
+
+def class_histogram_tensor(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """`class_histogram` without leaving the device (float counts; labels outside [0, num_classes) are dropped)."""
+    labels = labels.detach().flatten().long()
+    valid = ((labels >= 0) & (labels < num_classes)).float()
+    counts = torch.zeros(num_classes, device=labels.device)
+    return counts.index_add_(0, labels.clamp(0, num_classes - 1), valid)

@@ -19,17 +19,73 @@ from torchmedic.batch import Batch, primary_output
 
 # Ops that move or reshape values without changing them: looked through when asking "what made this tensor".
 TRANSPARENT = frozenset(
-    {"view", "reshape", "flatten", "squeeze", "unsqueeze", "contiguous", "clone", "to", "float", "double",
-     "type", "transpose", "permute", "t", "__getitem__", "expand", "view_as", "reshape_as", "detach", "cpu", "cuda"}
+    {
+        "view",
+        "reshape",
+        "flatten",
+        "squeeze",
+        "unsqueeze",
+        "contiguous",
+        "clone",
+        "to",
+        "float",
+        "double",
+        "type",
+        "transpose",
+        "permute",
+        "t",
+        "__getitem__",
+        "expand",
+        "view_as",
+        "reshape_as",
+        "detach",
+        "cpu",
+        "cuda",
+    }
 )
 ACTIVATIONS = frozenset(
-    {"relu", "leaky_relu", "gelu", "silu", "elu", "selu", "celu", "mish", "softplus", "tanh", "sigmoid",
-     "hardtanh", "relu6", "hardsigmoid", "hardswish", "clamp", "clip", "clamp_min", "clamp_max", "abs",
-     "softmax", "log_softmax", "exp", "square"}
+    {
+        "relu",
+        "leaky_relu",
+        "gelu",
+        "silu",
+        "elu",
+        "selu",
+        "celu",
+        "mish",
+        "softplus",
+        "tanh",
+        "sigmoid",
+        "hardtanh",
+        "relu6",
+        "hardsigmoid",
+        "hardswish",
+        "clamp",
+        "clip",
+        "clamp_min",
+        "clamp_max",
+        "abs",
+        "softmax",
+        "log_softmax",
+        "exp",
+        "square",
+    }
 )
 # Ops that pass a layer's output on to its nonlinearity without being one (conv -> BN -> ReLU).
-PASS_THROUGH = TRANSPARENT | {"batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout", "dropout2d",
-                              "max_pool2d", "max_pool1d", "avg_pool2d", "adaptive_avg_pool2d", "add", "__add__"}
+PASS_THROUGH = TRANSPARENT | {
+    "batch_norm",
+    "layer_norm",
+    "group_norm",
+    "instance_norm",
+    "dropout",
+    "dropout2d",
+    "max_pool2d",
+    "max_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "add",
+    "__add__",
+}
 
 
 def op_name(func: Any) -> str:
@@ -132,8 +188,9 @@ class _Recorder(TorchFunctionMode):
             ordinal = self.counts.get(name, 0)
             self.counts[name] = ordinal + 1
             scope = self.scopes[-1] if self.scopes else ""
-            self.ops.append(Op(len(self.ops), name, ordinal, scope, [id(t) for t in inputs],
-                               [id(t) for t in outputs], scalars))
+            self.ops.append(
+                Op(len(self.ops), name, ordinal, scope, [id(t) for t in inputs], [id(t) for t in outputs], scalars)
+            )
         return out
 
 
@@ -145,8 +202,9 @@ def trace_forward(model: nn.Module, batch: Batch) -> tuple[Trace, Any]:
     handles = []
     for name, module in model.named_modules():
         handles.append(module.register_forward_pre_hook(lambda m, a, n=name: scopes.append(n)))
-        handles.append(module.register_forward_hook(lambda m, a, o, n=name: _leave(scopes, module_outputs,
-                                                                                     recorder.keep, n, o)))
+        handles.append(
+            module.register_forward_hook(lambda m, a, o, n=name: _leave(scopes, module_outputs, recorder.keep, n, o))
+        )
     try:
         with torch.no_grad(), recorder:
             outputs = batch.run(model)
@@ -154,8 +212,12 @@ def trace_forward(model: nn.Module, batch: Batch) -> tuple[Trace, Any]:
         for h in handles:
             h.remove()
     primary = primary_output(outputs)
-    trace = Trace(recorder.ops, module_outputs, {n: type(m).__name__ for n, m in model.named_modules()},
-                  None if primary is None else id(primary))
+    trace = Trace(
+        recorder.ops,
+        module_outputs,
+        {n: type(m).__name__ for n, m in model.named_modules()},
+        None if primary is None else id(primary),
+    )
     trace.keep = recorder.keep + ([primary] if primary is not None else [])  # type: ignore[attr-defined]
     return trace, outputs
 
@@ -193,10 +255,10 @@ def skipping(name: str, ordinal: int) -> Iterator[None]:
 class WithoutOp(nn.Module):
     """The model with one op of its forward removed, e.g. the softmax at the end: an intervention on a copy."""
 
-    def __init__(self, model: nn.Module, name: str, ordinal: int) -> None:
+    def __init__(self, module: nn.Module, name: str, ordinal: int) -> None:
         super().__init__()
-        self.model, self.name, self.ordinal = model, name, ordinal
+        self.module, self.name, self.ordinal = module, name, ordinal
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         with skipping(self.name, self.ordinal):
-            return self.model(*args, **kwargs)
+            return self.module(*args, **kwargs)

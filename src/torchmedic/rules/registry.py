@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torchmedic.causes import CAUSES
 from torchmedic.finding import Finding
 from torchmedic.signals import Signals
 
-RuleFn = Callable[[Signals], Finding | None]
+# A rule reads signals (and, for pre rules, the DiagnoseConfig holding its thresholds) and returns a finding or None.
+RuleFn = Callable[..., Finding | None]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ def rules_for(seen_by: str) -> list[Rule]:
     return [r for r in RULES if r.seen_by == seen_by]
 
 
-def evaluate(signals: Signals, seen_by: str) -> list[Finding]:
-    """Every finding the `seen_by` rules draw from the signals, most confident first."""
-    findings = [f for r in rules_for(seen_by) if (f := r.fn(signals)) is not None]
+def evaluate(signals: Signals, seen_by: str, *context: Any) -> list[Finding]:
+    """Every finding the `seen_by` rules draw from the signals (`context` is passed on, e.g. the config), most
+    confident first."""
+    findings = [f for r in rules_for(seen_by) if (f := r.fn(signals, *context)) is not None]
     return sorted(findings, key=lambda f: -f.confidence)

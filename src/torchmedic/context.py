@@ -1,0 +1,167 @@
+"""What every probe of one diagnose() call shares: the copies, the batches read once, the task, the clock."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchmedic.batch import Batch, BatchKeys, concat, iterate, primary_output
+from torchmedic.clone import OptimizerSpec, clone_model
+from torchmedic.config import DiagnoseConfig
+from torchmedic.errors import InputError
+from torchmedic.model_errors import explain
+from torchmedic.signals import Signals
+from torchmedic.task import Task, infer_task
+from torchmedic.trial import TrialResult, TrialSetup, run_trial
+
+
+@dataclass
+class Context:
+    """Shared state of one diagnosis. `base` is an untouched copy of the user's model: experiments copy it again."""
+
+    model: nn.Module
+    base: nn.Module
+    spec: OptimizerSpec
+    loss_fn: Callable[..., Any]
+    loader: Iterable[Any]
+    device: torch.device
+    config: DiagnoseConfig
+    deadline: float
+    started: float
+    audit: list[Batch]  # every batch the data audit read, on the CPU, in loader order
+    train: tuple[Batch, ...]  # the trial's training batches (loader order), on the device
+    held_out: Batch  # samples from later batches, on the device
+    outputs: Any  # the base model's output on train[0] (train mode, no grad)
+    output: torch.Tensor  # its primary tensor
+    task: Task
+    signals: Signals = field(default_factory=Signals)
+    trials: dict[str, TrialResult] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    loss_error: str | None = None
+
+    @property
+    def remaining(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def copy(self) -> nn.Module:
+        """A fresh copy of the untouched model, for one experiment."""
+        return clone_model(self.base)
+
+    def setup(self, label: str = "baseline") -> TrialSetup:
+        return TrialSetup(label, self.copy(), self.spec, self.loss_fn, self.train, self.held_out)
+
+    def trial(self, setup: TrialSetup, steps: int | None = None) -> TrialResult:
+        """Run (or reuse) the trial named `setup.label`."""
+        if setup.label not in self.trials:
+            self.trials[setup.label] = run_trial(
+                setup, steps or self.config.trial_steps, self.task, seed=self.config.seed, deadline=self.deadline
+            )
+        return self.trials[setup.label]
+
+
+def model_device(model: nn.Module) -> torch.device:
+    first = next(iter(model.parameters()), None)
+    if first is None:
+        first = next(iter(model.buffers()), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def read_batches(loader: Iterable[Any], keys: BatchKeys, config: DiagnoseConfig, until: float) -> list[Batch]:
+    """Read batches for the audit, bounded by count, samples and time; at least one."""
+    batches: list[Batch] = []
+    samples = 0
+    for batch in iterate(loader, keys):
+        batches.append(batch)
+        samples += batch.size
+        if len(batches) >= config.audit_batches or samples >= config.audit_samples or time.perf_counter() > until:
+            break
+    return batches
+
+
+def _subsample(batch: Batch, limit: int) -> Batch:
+    return batch if batch.size <= limit else batch.select(slice(0, limit))
+
+
+def split_pool(audit: list[Batch], config: DiagnoseConfig) -> tuple[list[Batch], Batch]:
+    """The first batches, in loader order, to train on; a random sample of later samples to evaluate on."""
+    per_batch = max(1, audit[0].size)
+    count = max(config.pool_batches, math.ceil(config.min_pool_samples / per_batch))
+    count = min(count, max(1, len(audit) - 1), 32)
+    pool = [_subsample(b, config.max_trial_batch) for b in audit[:count]]
+    rest = audit[count:] or audit[:count]
+    try:
+        joined = concat(rest)
+    except (RuntimeError, TypeError):
+        joined = rest[0]
+    generator = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(joined.size, generator=generator)[: config.held_out_samples]
+    return pool, joined.select(order)
+
+
+def first_forward(model: nn.Module, batch: Batch) -> Any:
+    """The model's output on one batch in train mode, or a ModelError naming the layer that raised."""
+    try:
+        with torch.no_grad():
+            return batch.run(model)
+    except Exception as exc:
+        raise explain(model, batch, exc) from exc
+
+
+def build(
+    model: nn.Module,
+    loader: Iterable[Any],
+    loss_fn: Callable[..., Any],
+    optimizer: Any,
+    device: torch.device | str | None,
+    budget_s: float,
+    keys: BatchKeys,
+    config: DiagnoseConfig,
+) -> Context:
+    """Copy the model, read the data once, run it through the model and decide the task."""
+    started = time.perf_counter()
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model is a {type(model).__name__}, not a torch.nn.Module.")
+    if not callable(loss_fn):
+        raise InputError(f"loss_fn is a {type(loss_fn).__name__}, which cannot be called as loss_fn(outputs, targets).")
+    if not any(True for _ in model.parameters()):
+        raise InputError(f"the model ({type(model).__name__}) has no parameters: there is nothing to train.")
+    spec = OptimizerSpec.of(optimizer, model)
+    target_device = torch.device(device) if device is not None else model_device(model)
+    base = clone_model(model).to(target_device)
+    base.train()
+    audit = read_batches(loader, keys, config, started + config.audit_share * budget_s)
+    pool, held_out = split_pool(audit, config)
+    train = tuple(b.to(target_device) for b in pool)
+    held_out = held_out.to(target_device)
+    outputs = first_forward(clone_model(base), train[0])
+    output = primary_output(outputs)
+    if output is None:
+        raise InputError(
+            f"the model returned a {type(outputs).__name__} with no tensor in it: torchmedic needs "
+            "the prediction as a tensor (or a tuple/dict holding one)."
+        )
+    task = infer_task(loss_fn, output, train[0].targets)
+    return Context(
+        model,
+        base,
+        spec,
+        loss_fn,
+        loader,
+        target_device,
+        config,
+        started + budget_s,
+        started,
+        audit,
+        train,
+        held_out,
+        outputs,
+        output,
+        task,
+    )

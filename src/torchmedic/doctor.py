@@ -1,0 +1,120 @@
+"""diagnose(): run the probes on copies within the budget, let the rules decide, verify candidates by
+intervention, and rank what is left."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+import torchmedic.probes  # import registers the probes
+import torchmedic.rules  # noqa: F401  (import registers the rules)
+from torchmedic.batch import BatchKeys
+from torchmedic.clone import DEFAULT_OPTIMIZER
+from torchmedic.config import DiagnoseConfig
+from torchmedic.context import Context, build
+from torchmedic.errors import TorchMedicError, TorchMedicWarning
+from torchmedic.finding import Finding
+from torchmedic.guard import preserved
+from torchmedic.interventions import INTERVENTIONS
+from torchmedic.probes.registry import PROBES, Probe
+from torchmedic.probes.trial_probe import emit_trial
+from torchmedic.report import Report
+from torchmedic.rules.registry import evaluate
+
+log = logging.getLogger(__name__)
+
+MAX_INTERVENTIONS = 5  # each costs one trial; more candidates than this are rarely all plausible
+
+
+def diagnose(
+    model: nn.Module,
+    loader: Iterable[Any],
+    loss_fn: Callable[..., Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    device: torch.device | str | None = None,
+    budget_s: float = 30.0,
+    keys: BatchKeys | None = None,
+    config: DiagnoseConfig | None = None,
+) -> Report:
+    """Find out why this setup gives the same output, on copies of the model and optimizer.
+
+    `loader` is any re-iterable of batches: `(inputs, targets, ...)` tuples or lists, dicts (see `BatchKeys`), or
+    bare tensors (then the loss is called as `loss_fn(outputs, inputs)`). Without an optimizer, trials use
+    Adam(lr=1e-3) and the report says so. The user's objects and every RNG are left exactly as they were.
+    """
+    config = config or DiagnoseConfig()
+    with preserved(model, optimizer):
+        ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys or BatchKeys(), config)
+        if ctx.spec.is_default:
+            ctx.notes.append(f"no optimizer given: trials used {DEFAULT_OPTIMIZER}")
+        for probe in PROBES:
+            _run_probe(ctx, probe)
+        candidates = evaluate(ctx.signals, "pre", config)
+        _verify(ctx, candidates)
+        findings = [f for f in evaluate(ctx.signals, "pre", config) if f.confidence >= config.min_confidence]
+    return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started)
+
+
+def _trial_cost(ctx: Context) -> float:
+    """Seconds one trial takes, from the baseline (or a guess before it ran)."""
+    baseline = ctx.trials.get("baseline")
+    return baseline.seconds if baseline is not None else 1.0
+
+
+def _run_probe(ctx: Context, probe: Probe) -> None:
+    if probe.steps and ctx.loss_error:
+        ctx.skipped.append(f"{probe.name}: the loss raises on the model's output")
+        return
+    if not probe.when(ctx):
+        return
+    cost = _trial_cost(ctx) * abs(probe.steps) if probe.steps else 0.0
+    if ctx.remaining < cost:
+        ctx.skipped.append(f"{probe.name}: out of budget ({ctx.remaining:.1f} s left, needs ~{cost:.1f} s)")
+        return
+    try:
+        probe.fn(ctx)
+    except TorchMedicError:
+        raise
+    except Exception as exc:
+        message = f"{probe.name}: {type(exc).__name__}: {exc}"
+        warnings.warn(f"torchmedic probe failed and was skipped: {message}", TorchMedicWarning, stacklevel=3)
+        ctx.skipped.append(message)
+
+
+def _verify(ctx: Context, candidates: list[Finding]) -> None:
+    """Re-run the trial with each candidate's fix applied, most confident first, while the budget allows."""
+    if ctx.loss_error or "baseline" not in ctx.trials:
+        return
+    done = 0
+    for finding in candidates:
+        item = INTERVENTIONS.get(finding.cause)
+        if item is None or finding.verification is not None:
+            continue
+        if done >= MAX_INTERVENTIONS or ctx.remaining < 1.2 * _trial_cost(ctx):
+            ctx.skipped.append(f"verification of {finding.cause}: out of budget")
+            continue
+        setup = item.fn(ctx, ctx.setup(f"verify {finding.cause}"))
+        if setup is None:
+            continue
+        try:
+            result = ctx.trial(setup)
+        except TorchMedicError:
+            raise
+        except Exception as exc:
+            ctx.skipped.append(f"verification of {finding.cause}: {type(exc).__name__}: {exc}")
+            continue
+        done += 1
+        prefix = f"verify.{finding.cause}"
+        emit_trial(ctx.signals, prefix, result)
+        baseline = ctx.trials["baseline"].after_held_out
+        ctx.signals.emit(f"{prefix}.metric", item.metric)
+        ctx.signals.emit(
+            f"{prefix}.baseline", getattr(baseline, "gain" if item.metric == "held_out_gain" else item.metric)
+        )

@@ -1,0 +1,46 @@
+"""The loss of the best constant output: what a model that "always gives the same output" achieves at best."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from torchmedic.stats import class_histogram, entropy
+from torchmedic.task import Task
+
+
+def constant_floor(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor, task: Task) -> float:
+    """The lowest loss any constant output reaches on these targets (label entropy for cross-entropy, the
+    target variance for MSE); found by fitting a constant with the user's loss for any other loss."""
+    with torch.no_grad():
+        if (
+            task.loss_kind in ("cross_entropy", "nll", "softmax_like")
+            and task.num_classes
+            and not targets.is_floating_point()
+        ):
+            return entropy(class_histogram(targets, task.num_classes))
+        if task.loss_kind == "mse" and targets.shape == outputs.shape:
+            t = targets.detach().double().reshape(targets.shape[0], -1)
+            return float(t.var(dim=0, unbiased=False).mean())
+    return _fit_constant(loss_fn, outputs, targets)
+
+
+def _fit_constant(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor, steps: int = 150) -> float:
+    """Minimize the loss over one output shared by every sample (Adam on a free vector)."""
+    start = outputs.detach().float().mean(dim=0, keepdim=True)
+    const = start.clone().requires_grad_(True)
+    opt = torch.optim.Adam([const], lr=0.1)
+    best = float("inf")
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = loss_fn(const.expand_as(outputs).to(outputs.dtype), targets)
+            loss = loss.float().mean()
+            if not torch.isfinite(loss):
+                break
+            best = min(best, float(loss))
+            loss.backward()
+            opt.step()
+    return best

@@ -1,0 +1,118 @@
+"""Turn an exception from inside the user's forward into an error that names the layer and the shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchmedic.batch import Batch
+from torchmedic.errors import ModelError
+
+
+class _Found(Exception):
+    """Raised from a hook to stop the forward once the layer of interest has been reached."""
+
+    def __init__(self, shape: torch.Size) -> None:
+        self.shape = shape
+
+
+def _shape_of(args: Any) -> torch.Size | None:
+    first = args[0] if isinstance(args, tuple) and args else args
+    return first.shape if isinstance(first, torch.Tensor) else None
+
+
+def failing_module(model: nn.Module, batch: Batch) -> tuple[str, nn.Module, torch.Size | None, BaseException] | None:
+    """Re-run the forward that raised and return (name, module, input shape, exception) of the innermost module
+    that was running when it raised."""
+    stack: list[tuple[str, nn.Module, torch.Size | None]] = []
+    handles = []
+    for name, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(lambda m, a, n=name: stack.append((n, m, _shape_of(a)))))
+        handles.append(module.register_forward_hook(lambda m, a, o: stack.pop() if stack else None))
+    try:
+        with torch.no_grad():
+            batch.run(model)
+    except Exception as exc:
+        if stack:
+            name, module, shape = stack[-1]
+            return name, module, shape, exc
+        return None
+    finally:
+        for h in handles:
+            h.remove()
+    return None
+
+
+def _features_reaching(model: nn.Module, module: nn.Module, x: torch.Tensor) -> torch.Size | None:
+    """The shape of `module`'s input when the model runs on `x` (the forward is stopped there)."""
+
+    def stop(m: nn.Module, args: Any) -> None:
+        shape = _shape_of(args)
+        if shape is not None:
+            raise _Found(shape)
+
+    handle = module.register_forward_pre_hook(stop)
+    try:
+        with torch.no_grad():
+            model(x)
+    except _Found as found:
+        return found.shape
+    except Exception:
+        return None
+    finally:
+        handle.remove()
+    return None
+
+
+def fitting_size(model: nn.Module, module: nn.Linear, x: torch.Tensor) -> tuple[int, int] | None:
+    """The square spatial input size (H, W) for which `module` receives `in_features` features, if any."""
+    if x.dim() != 4:
+        return None
+    h = x.shape[-1]
+    sample = x[:1]
+    for size in sorted(range(1, max(2 * h, 64) + 1), key=lambda s: abs(s - h)):
+        resized = torch.nn.functional.interpolate(sample.float(), size=(size, size)).to(sample.dtype)
+        shape = _features_reaching(model, module, resized)
+        if shape is not None and shape[-1] == module.in_features:
+            return size, size
+    return None
+
+
+def explain(model: nn.Module, batch: Batch, exc: BaseException) -> ModelError:
+    """A ModelError naming the layer, what it expected, what it got and, for a flatten/Linear mismatch, the input
+    size that would fit."""
+    found = failing_module(model, batch)
+    x = batch.first_input
+    if found is None:
+        return ModelError(f"the model raised on an input of shape {tuple(x.shape)}: {type(exc).__name__}: {exc}")
+    name, module, shape, inner = found
+    where = f"layer {name!r} ({type(module).__name__})" if name else f"the model ({type(module).__name__})"
+    got = f"an input of shape {tuple(shape)}" if shape is not None else "its input"
+    if isinstance(module, nn.Linear) and shape is not None and shape[-1] != module.in_features:
+        message = (
+            f"{where} expects {module.in_features} input features but got {shape[-1]} "
+            f"({got}) when the model input has shape {tuple(x.shape)}."
+        )
+        fit = fitting_size(model, module, x)
+        if fit is not None:
+            message += (
+                f" An input of {fit[0]}x{fit[1]} would give {module.in_features} features: the layer was "
+                f"sized for {fit[0]}x{fit[1]} images. Set in_features={shape[-1]} for "
+                f"{x.shape[-2]}x{x.shape[-1]} inputs, or use nn.LazyLinear / a global pooling layer."
+            )
+        else:
+            message += f" Set in_features={shape[-1]}, or reshape the input."
+        return ModelError(message)
+    if (
+        isinstance(module, nn.modules.conv._ConvNd)
+        and shape is not None
+        and len(shape) > 1
+        and shape[1] != module.in_channels
+    ):
+        return ModelError(
+            f"{where} expects {module.in_channels} input channels but got {shape[1]} ({got}). "
+            f"Set in_channels={shape[1]} or convert the images (e.g. grayscale vs RGB)."
+        )
+    return ModelError(f"{where} raised on {got}: {type(inner).__name__}: {inner}")

@@ -1,0 +1,35 @@
+"""Signal propagation at init: per-layer activation scale, dead units and saturation on one training batch."""
+
+from __future__ import annotations
+
+import torch
+
+from torchmedic.context import Context
+from torchmedic.layers import recording
+from torchmedic.probes.registry import probe
+
+
+@probe("activations", order=40)
+def activations(ctx: Context) -> None:
+    s = ctx.signals
+    model = ctx.copy()
+    batch = ctx.train[0]
+    with torch.no_grad(), recording(model, batch.first_input) as activity:
+        batch.run(model)
+    first = next(iter(activity.layers.items()), None)
+    if first is not None and first[1].in_is_data:
+        s.emit("input.first_layer_rms", first[1].in_rms)
+        s.emit("input.first_layer", first[0])
+    for name, layer in activity.layers.items():
+        s.emit("act.in_std", layer.in_std, name)
+        s.emit("act.out_std", layer.out_std, name)
+        s.emit("act.out_mean", layer.out_mean, name)
+        if not layer.in_is_data:
+            s.emit("act.in_dead", layer.in_dead, name)
+    stds = [layer.out_std for layer in activity.layers.values()]
+    if len(stds) >= 2 and stds[0] > 0:
+        s.emit("act.std_ratio", stds[-1] / stds[0])
+    for name, share in activity.saturated.items():
+        s.emit("act.saturated", share, name)
+    for name, values in activity.bn_batch.items():
+        s.emit("bn.values_per_channel", values, name)

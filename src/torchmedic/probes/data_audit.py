@@ -1,0 +1,188 @@
+"""Data audit over the batches read: per-channel input statistics, non-finite values, duplicates, variability,
+the target histogram, and whether batches hold one class each."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
+
+from torchmedic.batch import Batch, unpack
+from torchmedic.context import Context
+from torchmedic.probes.registry import probe
+from torchmedic.stats import class_histogram, entropy, per_feature
+
+MAX_CLASSES = 1000  # integer targets with more distinct values are treated as numbers, not classes
+
+
+def _channel_moments(batches: list[Batch]) -> tuple[list[float], list[float], float, float]:
+    """Per-channel mean and std over every sample and position (float64 sums), and the global min/max."""
+    total = sq = None
+    count = 0
+    low, high = math.inf, -math.inf
+    for b in batches:
+        x = b.first_input
+        if not x.is_floating_point():
+            continue
+        f = per_feature(x.double())
+        finite = torch.isfinite(f)
+        f = torch.where(finite, f, torch.zeros_like(f))
+        total = f.sum(1) if total is None else total + f.sum(1)
+        sq = (f * f).sum(1) if sq is None else sq + (f * f).sum(1)
+        count += f.shape[1]
+        if finite.any():
+            low = min(low, float(f[finite].min()))
+            high = max(high, float(f[finite].max()))
+    if total is None or sq is None or count == 0:
+        return [], [], math.nan, math.nan
+    mean = total / count
+    std = (sq / count - mean * mean).clamp_min(0).sqrt()
+    return mean.tolist(), std.tolist(), low, high
+
+
+def _duplicate_share(batches: list[Batch]) -> float:
+    """Share of samples whose input bytes equal those of an earlier sample."""
+    seen: set[bytes] = set()
+    dupes = total = 0
+    for b in batches:
+        x = b.first_input.detach().contiguous().cpu()
+        for row in x.reshape(x.shape[0], -1) if x.dim() > 0 else [x]:
+            digest = hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest()
+            dupes += digest in seen
+            seen.add(digest)
+            total += 1
+    return dupes / max(1, total)
+
+
+def _variation(batches: list[Batch]) -> float:
+    """Between-sample std of the inputs relative to their overall scale: ~0 when every sample is the same."""
+    ratios = []
+    for b in batches[:8]:
+        x = b.first_input.detach().double()
+        if x.dim() == 0 or x.shape[0] < 2 or not x.is_floating_point():
+            continue
+        flat = torch.nan_to_num(x.reshape(x.shape[0], -1), nan=0.0, posinf=0.0, neginf=0.0)
+        scale = float(flat.abs().mean()) + float(flat.std())
+        ratios.append(float(flat.std(dim=0).mean()) / scale if scale > 0 else 0.0)
+    return sum(ratios) / len(ratios) if ratios else math.nan
+
+
+def _dataset_targets(loader: Any, limit: int = 2048) -> torch.Tensor | None:
+    """Labels of the whole dataset behind a DataLoader, independent of the loader's order: read from the dataset's
+    `targets`/`labels`/`tensors` when it has them, else from random items."""
+    dataset = getattr(loader, "dataset", None) if isinstance(loader, DataLoader) else None
+    if dataset is None:
+        return None
+    for attr in ("targets", "labels"):
+        values = getattr(dataset, attr, None)
+        if values is not None:
+            try:
+                return torch.as_tensor(values).flatten()
+            except (TypeError, ValueError, RuntimeError):
+                break
+    tensors = getattr(dataset, "tensors", None)
+    if isinstance(tensors, tuple) and len(tensors) > 1:
+        return tensors[1].flatten()
+    try:
+        size = len(dataset)
+    except TypeError:
+        return None
+    if size == 0:
+        return None
+    generator = torch.Generator().manual_seed(0)
+    index = torch.randperm(size, generator=generator)[:limit].tolist()
+    try:
+        labels = [unpack(dataset[i]).targets for i in index[: min(limit, 512)]]
+    except Exception:
+        return None
+    if any(t is None for t in labels):
+        return None
+    return torch.stack([t.reshape(-1)[0] for t in labels if t is not None])
+
+
+def _sampler(loader: Any) -> str:
+    sampler = getattr(loader, "sampler", None) if isinstance(loader, DataLoader) else None
+    if isinstance(sampler, SequentialSampler):
+        return "sequential"
+    if isinstance(sampler, RandomSampler):
+        return "random"
+    return type(sampler).__name__ if sampler is not None else "unknown"
+
+
+def _is_label_like(t: torch.Tensor) -> bool:
+    if t.numel() == 0:
+        return False
+    if t.is_floating_point():
+        finite = t[torch.isfinite(t)]
+        if finite.numel() == 0 or not bool((finite == finite.round()).all()):
+            return False
+        t = finite
+    return bool((t >= 0).all()) and int(t.max()) < MAX_CLASSES
+
+
+@probe("data_audit", order=10)
+def data_audit(ctx: Context) -> None:
+    s, batches = ctx.signals, ctx.audit
+    s.emit("data.batches_read", len(batches))
+    s.emit("data.samples_read", sum(b.size for b in batches))
+    s.emit("data.batch_size", batches[0].size)
+    s.emit("data.sampler", _sampler(ctx.loader))
+    x0 = batches[0].first_input
+    s.emit("input.dtype", str(x0.dtype).replace("torch.", ""))
+    s.emit("input.shape", list(x0.shape))
+    mean, std, low, high = _channel_moments(batches)
+    if mean:
+        s.emit("input.channel_mean", mean)
+        s.emit("input.channel_std", std)
+        s.emit("input.min", low)
+        s.emit("input.max", high)
+    inputs_bad = sum(int((~torch.isfinite(b.first_input)).sum()) for b in batches if b.first_input.is_floating_point())
+    s.emit("input.nonfinite", inputs_bad)
+    s.emit("input.duplicate_share", _duplicate_share(batches))
+    s.emit("input.variation", _variation(batches))
+    targets = [b.targets for b in batches if b.targets is not None]
+    if not targets:
+        return
+    t = torch.cat([x.detach().flatten().cpu() for x in targets])
+    s.emit("target.dtype", str(targets[0].dtype).replace("torch.", ""))
+    s.emit("target.shape", list(targets[0].shape))
+    s.emit("target.nonfinite", int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0)
+    finite = t[torch.isfinite(t)] if t.is_floating_point() else t
+    if finite.numel():
+        s.emit("target.min", float(finite.min()))
+        s.emit("target.max", float(finite.max()))
+        s.emit("target.mean", float(finite.double().mean()))
+        s.emit("target.std", float(finite.double().std()) if finite.numel() > 1 else 0.0)
+    if not _is_label_like(finite) or ctx.task.kind == "multilabel":
+        return
+    classes = max(int(finite.max()) + 1, int(ctx.task.num_classes or 0))
+    hist = class_histogram(finite, classes)
+    s.emit("target.histogram", hist.tolist())
+    s.emit("target.classes_present", int((hist > 0).sum()))
+    s.emit("target.majority_share", float(hist.max()) / max(1, int(hist.sum())))
+    s.emit("target.entropy", entropy(hist))
+    per_batch = [entropy(class_histogram(x.flatten(), classes)) for x in targets if x.numel() > 1]
+    if per_batch:
+        s.emit("target.batch_entropy", sum(per_batch) / len(per_batch))
+    whole = _dataset_targets(ctx.loader)
+    if whole is not None and _is_label_like(whole):
+        hist = class_histogram(whole, max(classes, int(whole.max()) + 1))
+        s.emit("dataset.histogram", hist.tolist())
+        s.emit("dataset.entropy", entropy(hist))
+        s.emit("dataset.majority_share", float(hist.max()) / max(1, int(hist.sum())))
+        s.emit("dataset.classes_present", int((hist > 0).sum()))
+    sizes = [x.numel() for x in targets if x.numel() > 1]
+    if sizes:
+        s.emit("target.shuffled_batch_entropy", expected_batch_entropy(hist, sizes[0]))
+
+
+def expected_batch_entropy(hist: torch.Tensor, batch_size: int, draws: int = 64) -> float:
+    """The mean label entropy of a batch of `batch_size` samples drawn at random from the class histogram: what a
+    shuffled loader gives (smaller than the dataset's entropy for small batches)."""
+    generator = torch.Generator().manual_seed(0)
+    p = hist.double() / hist.sum().clamp_min(1)
+    labels = torch.multinomial(p, batch_size * draws, replacement=True, generator=generator).reshape(draws, -1)
+    return sum(entropy(torch.bincount(row, minlength=len(hist))) for row in labels) / draws

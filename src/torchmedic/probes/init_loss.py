@@ -1,0 +1,63 @@
+"""The loss at initialization against ln C and the label entropy, and the shapes the loss sees."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+
+from torchmedic.context import Context
+from torchmedic.floor import constant_floor
+from torchmedic.probes.registry import probe
+from torchmedic.trial import loss_value
+
+
+@probe("init_loss", order=30)
+def init_loss(ctx: Context) -> None:
+    s, out = ctx.signals, ctx.output
+    targets = ctx.train[0].loss_targets
+    s.emit("output.shape", list(out.shape))
+    s.emit("loss.kind", ctx.task.loss_kind)
+    s.emit("task.kind", ctx.task.kind)
+    if ctx.task.num_classes is not None:
+        s.emit("task.num_classes", ctx.task.num_classes)
+    if out.shape != targets.shape:
+        try:
+            broadcast = torch.broadcast_shapes(out.shape, targets.shape)
+            s.emit("loss.broadcast_shape", list(broadcast))
+            s.emit("loss.broadcasts", broadcast.numel() > max(out.numel(), targets.numel()))
+        except RuntimeError:
+            s.emit("loss.broadcasts", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with torch.no_grad():
+                loss = loss_value(ctx.loss_fn, ctx.outputs, targets)
+        except Exception as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            ctx.loss_error = f"{type(exc).__name__}: {first_line}"
+            s.emit("loss.error", ctx.loss_error)
+            return
+    messages = [str(w.message) for w in caught if "size" in str(w.message) or "broadcast" in str(w.message)]
+    if messages:
+        s.emit("loss.broadcast_warning", messages[0])
+    s.emit("loss.init", float(loss))
+    s.emit("loss.requires_grad_graph", _loss_has_graph(ctx))
+    if ctx.task.kind == "multiclass" and ctx.task.num_classes and ctx.task.num_classes > 1:
+        s.emit("loss.ln_c", math.log(ctx.task.num_classes))
+    try:
+        s.emit("loss.floor", constant_floor(ctx.loss_fn, out, targets, ctx.task))
+    except Exception:
+        ctx.notes.append("the loss of a constant output could not be computed")
+
+
+def _loss_has_graph(ctx: Context) -> bool:
+    """Whether backward from the loss reaches anything (False when the graph is cut inside the model or loss)."""
+    model = ctx.copy()
+    batch = ctx.train[0]
+    try:
+        loss = loss_value(ctx.loss_fn, batch.run(model), batch.loss_targets)
+    except Exception:
+        return False
+    return bool(loss.requires_grad)

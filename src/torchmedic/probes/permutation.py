@@ -1,0 +1,30 @@
+"""The label-permutation control: do the real labels generalize better than labels shuffled across samples?"""
+
+from __future__ import annotations
+
+import torch
+
+from torchmedic.context import Context
+from torchmedic.probes.registry import probe
+
+
+def _fits_but_does_not_generalize(ctx: Context) -> bool:
+    s, c = ctx.signals, ctx.config
+    held, fit = s.get("trial.held_out_gain"), max(s.get("trial.gain", -1.0), s.get("overfit.gain", -1.0))
+    return held is not None and held < c.min_gain and fit >= c.min_gain and ctx.train[0].targets is not None
+
+
+@probe("label_permutation", order=130, when=_fits_but_does_not_generalize, steps=-1)
+def label_permutation(ctx: Context) -> None:
+    generator = torch.Generator().manual_seed(ctx.config.seed)
+    targets = torch.cat([b.loss_targets for b in ctx.train])
+    targets = targets[torch.randperm(targets.shape[0], generator=generator).to(targets.device)]
+    permuted, start = [], 0
+    for batch in ctx.train:  # labels shuffled across the whole pool, so one-class batches get mixed labels too
+        permuted.append(batch.with_targets(targets[start : start + batch.size]))
+        start += batch.size
+    real = ctx.trials["baseline"]
+    shuffled = ctx.trial(ctx.setup("permuted labels").but(train=tuple(permuted)))
+    ctx.signals.emit("permutation.fit_gain", max(real.after_train.gain, ctx.signals.get("overfit.gain", -1.0)))
+    ctx.signals.emit("permutation.real_gain", real.after_held_out.gain)
+    ctx.signals.emit("permutation.permuted_gain", shuffled.after_held_out.gain)

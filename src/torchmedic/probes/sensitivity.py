@@ -1,0 +1,63 @@
+"""Input sensitivity and batch independence, in eval mode so that BatchNorm and dropout do not mix samples."""
+
+from __future__ import annotations
+
+import torch
+
+from torchmedic.batch import Batch, primary_output
+from torchmedic.context import Context
+from torchmedic.probes.registry import probe
+
+
+def _eval_output(model: torch.nn.Module, batch: Batch) -> torch.Tensor | None:
+    with torch.no_grad():
+        out = primary_output(batch.run(model))
+    return None if out is None else out.detach().float()
+
+
+@probe("input_sensitivity", order=60)
+def input_sensitivity(ctx: Context) -> None:
+    """How much the output moves when the input changes: the mean output difference between different samples,
+    relative to the output's magnitude (0: the output ignores the input)."""
+    batch = ctx.held_out if ctx.held_out.size >= 2 else ctx.train[0]
+    if batch.size < 2:
+        return
+    model = ctx.copy().eval()
+    out = _eval_output(model, batch)
+    if out is None or out.shape[0] != batch.size:
+        return
+    flat = out.reshape(out.shape[0], -1)
+    shifted = flat.roll(1, dims=0)
+    scale = float(flat.abs().mean())
+    change = float((flat - shifted).abs().mean())
+    ctx.signals.emit("sensitivity.output_change", change)
+    ctx.signals.emit("sensitivity.relative", change / scale if scale > 0 else 0.0)
+
+
+@probe("batch_independence", order=70)
+def batch_independence(ctx: Context) -> None:
+    """Change one sample and see whether the outputs of the others move: they must not in eval mode."""
+    batch = ctx.held_out if ctx.held_out.size >= 3 else ctx.train[0]
+    if batch.size < 3:
+        return
+    batch = batch.select(slice(0, min(batch.size, 32)))
+    model = ctx.copy().eval()
+    out = _eval_output(model, batch)
+    if out is None or out.shape[0] != batch.size:
+        ctx.signals.emit("batch.output_not_per_sample", True)
+        return
+    inputs = batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,)
+    changed = []
+    for t in inputs:
+        t = t.clone()
+        if t.is_floating_point():
+            t[0] = t[-1].flip(0) if t.dim() > 1 else t[-1] + 1
+        else:
+            t[0] = t[-1]
+        changed.append(t)
+    other = _eval_output(model, batch.with_inputs(tuple(changed) if isinstance(batch.inputs, tuple) else changed[0]))
+    if other is None:
+        return
+    rest, rest_other = out[1:], other[1:]
+    scale = float(rest.abs().mean()) + 1e-12
+    ctx.signals.emit("batch.mixing", float((rest - rest_other).abs().max()) / scale)

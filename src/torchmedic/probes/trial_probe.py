@@ -1,0 +1,82 @@
+"""The baseline trial: a few optimizer steps on a copy exactly as the user set it up, and overfit-one-batch."""
+
+from __future__ import annotations
+
+import statistics
+
+from torchmedic.context import Context
+from torchmedic.probes.registry import probe
+from torchmedic.signals import Signals
+from torchmedic.trial import TrialResult
+
+
+def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
+    """The numbers of one trial under `prefix` (e.g. "trial" or "verify.lr.too_high")."""
+    s.emit(f"{prefix}.steps", r.steps)
+    s.emit(f"{prefix}.seconds", r.seconds)
+    s.emit(f"{prefix}.label", r.label)
+    if r.losses:
+        tail = r.losses[-3:]
+        s.emit(f"{prefix}.loss_first", r.losses[0])
+        s.emit(f"{prefix}.loss_last", sum(tail) / len(tail))
+        s.emit(f"{prefix}.loss_max", max(r.losses))
+    s.emit(f"{prefix}.diverged", r.diverged)
+    s.emit(f"{prefix}.gain_before", r.before_train.gain)
+    s.emit(f"{prefix}.gain", r.after_train.gain)
+    s.emit(f"{prefix}.held_out_gain_before", r.before_held_out.gain)
+    s.emit(f"{prefix}.held_out_gain", r.after_held_out.gain)
+    s.emit(f"{prefix}.held_out_loss", r.after_held_out.loss)
+    s.emit(f"{prefix}.held_out_floor", r.after_held_out.floor)
+    s.emit(f"{prefix}.output_std_before", r.before_held_out.output_std)
+    s.emit(f"{prefix}.output_std", r.after_held_out.output_std)
+    for key in ("top_fraction", "balanced_accuracy", "accuracy", "predicted_classes"):
+        value = getattr(r.after_held_out, key)
+        if value is not None:
+            s.emit(f"{prefix}.{key}", value)
+    if r.error:
+        s.emit(f"{prefix}.error", r.error)
+
+
+@probe("baseline_trial", order=100, steps=-1)
+def baseline_trial(ctx: Context) -> None:
+    if ctx.loss_error:
+        ctx.skipped.append("baseline_trial: the loss raises on the model's output")
+        return
+    r = ctx.trial(ctx.setup("baseline"))
+    s = ctx.signals
+    emit_trial(s, "trial", r)
+    if r.nonfinite_step is not None:
+        s.emit("trial.nonfinite_step", r.nonfinite_step)
+    for name, value in r.grad_norm.items():
+        s.emit("grad.norm", value, name)
+    s.emit("grad.missing", r.missing_grad)
+    for name, value in r.update_ratio.items():
+        s.emit("update.ratio", value, name)
+    if r.update_ratio:
+        s.emit("update.ratio_median", statistics.median(r.update_ratio.values()))
+    for name, value in r.weight_shrink.items():
+        s.emit("weight.shrink", value, name)
+    if r.weight_shrink:
+        s.emit("weight.shrink_median", statistics.median(r.weight_shrink.values()))
+    s.emit("trial.changed_share", sum(r.changed.values()) / max(1, len(r.changed)))
+    if r.activity_after is not None:
+        for name, layer in r.activity_after.layers.items():
+            if not layer.in_is_data:
+                s.emit("act.dead_after", layer.in_dead, name)
+    train_mode = r.after_train
+    s.emit("trial.train_batch_loss", train_mode.loss)
+
+
+def _stuck(ctx: Context) -> bool:
+    """The baseline did not beat the constant output on held-out data: worth finding out whether it can fit."""
+    gain = ctx.signals.get("trial.held_out_gain")
+    return gain is not None and gain < ctx.config.min_gain
+
+
+@probe("overfit_one_batch", order=110, when=_stuck, steps=-1)
+def overfit_one_batch(ctx: Context) -> None:
+    """Train on the first batch alone: a setup that cannot fit one batch cannot learn at all."""
+    setup = ctx.setup("overfit one batch").but(train=ctx.train[:1], held_out=ctx.train[0])
+    r = ctx.trial(setup)
+    ctx.signals.emit("overfit.gain", r.after_train.gain)
+    ctx.signals.emit("overfit.diverged", r.diverged)

@@ -1,0 +1,1 @@
+"""Renderers read a Report and present it; they never compute anything new."""

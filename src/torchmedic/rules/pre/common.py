@@ -1,0 +1,109 @@
+"""What the pre-flight rules share: the symptom, the verdict of an intervention, and how confidence moves."""
+
+from __future__ import annotations
+
+import math
+
+from torchmedic.causes import CAUSES
+from torchmedic.config import DiagnoseConfig
+from torchmedic.finding import Evidence, Verification, format_value
+from torchmedic.signals import Signals
+
+
+def held_out_gain(s: Signals) -> float | None:
+    return s.get("trial.held_out_gain")
+
+
+def stuck(s: Signals, c: DiagnoseConfig) -> bool:
+    """The symptom: after the baseline trial the model is no better than a constant output on held-out data."""
+    gain = held_out_gain(s)
+    return gain is not None and (not math.isfinite(gain) or gain < c.min_gain)
+
+
+def learned(s: Signals, c: DiagnoseConfig) -> bool:
+    gain = held_out_gain(s)
+    return gain is not None and math.isfinite(gain) and gain >= c.min_gain
+
+
+def collapsed(s: Signals, c: DiagnoseConfig) -> bool:
+    """After the trial (nearly) every held-out sample gets the same class although the labels differ."""
+    top = s.get("trial.top_fraction")
+    classes = s.get("dataset.classes_present", s.get("target.classes_present", 0))
+    return top is not None and top >= c.collapse_share and classes >= 2
+
+
+def diverged(s: Signals) -> bool:
+    """The loss went non-finite or ended far above where it started."""
+    if s.get("trial.diverged"):
+        return True
+    first, last = s.get("trial.loss_first"), s.get("trial.loss_last")
+    return first is not None and last is not None and math.isfinite(first) and last > 1.5 * first + 1e-3
+
+
+def symptom_evidence(s: Signals, c: DiagnoseConfig) -> list[Evidence]:
+    """The symptom as evidence: the gain over a constant output after the trial, and collapse when present."""
+    items = []
+    gain = held_out_gain(s)
+    if gain is not None:
+        steps = s.get("trial.steps", 0)
+        items.append(Evidence(f"held-out gain over a constant output after {steps} steps", gain, f">= {c.min_gain:g}"))
+    top = s.get("trial.top_fraction")
+    if top is not None and top >= c.collapse_share:
+        items.append(Evidence("share of held-out predictions on one class", top, f"< {c.collapse_share:g}"))
+    return items
+
+
+def verification(s: Signals, cause: str, c: DiagnoseConfig) -> Verification | None:
+    """The verdict of the intervention run for `cause`: did its fix raise the held-out gain enough?"""
+    prefix = f"verify.{cause}"
+    if not s.has(f"{prefix}.held_out_gain"):
+        return None
+    metric = s.get(f"{prefix}.metric", "held_out_gain")
+    before = s.get(f"{prefix}.baseline", s.get("trial.held_out_gain", 0.0))
+    after = s.get(f"{prefix}.{metric}")
+    if metric == "held_out_gain":
+        passed = _finite(after) and after >= c.min_gain and (not _finite(before) or after - before >= c.verify_margin)
+    else:  # balanced accuracy or top fraction style metrics: higher is better, must move by the margin
+        passed = _finite(after) and _finite(before) and after - before >= c.verify_margin
+    label = s.get(f"{prefix}.label", "intervention")
+    if s.get(f"{prefix}.joint"):
+        label += " (together with the other verified fixes)"
+    return Verification(label, metric.replace("_", " "), float(before), float(after), bool(passed))
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def fixed_without(s: Signals, c: DiagnoseConfig, prefix: str) -> str | None:
+    """A verified fix for another cause (one whose code does not start with `prefix`) that removed the symptom
+    on its own: then this cause is not needed to explain it. Returns that cause's code."""
+    for cause in CAUSES:
+        if cause.startswith(prefix):
+            continue
+        check = verification(s, cause, c)
+        if check is not None and check.passed:
+            return cause
+    return None
+
+
+def confirm(prior: float, check: Verification | None) -> float:
+    """Confidence after the intervention: a fix that removes the symptom makes the cause much more likely;
+    one that does not halves it."""
+    if check is None:
+        return prior
+    return 1 - (1 - prior) * 0.3 if check.passed else prior * 0.5
+
+
+def fmt(value: float) -> str:
+    return format_value(value)
+
+
+def module_ref(scope: str) -> str:
+    """How the user's code refers to a module: `model.fc`, `model.features[3]`."""
+    if not scope:
+        return "model"
+    parts = []
+    for part in scope.split("."):
+        parts.append(f"[{part}]" if part.isdigit() else f".{part}")
+    return "model" + "".join(parts)

@@ -1,0 +1,113 @@
+"""What the setup is trying to learn, read from the loss, the targets and the model's output."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Loss kinds by class and by function; anything else is identified by how it behaves.
+_LOSS_CLASSES: tuple[tuple[type, str], ...] = (
+    (nn.CrossEntropyLoss, "cross_entropy"),
+    (nn.NLLLoss, "nll"),
+    (nn.BCEWithLogitsLoss, "bce_logits"),
+    (nn.BCELoss, "bce"),
+    (nn.MSELoss, "mse"),
+    (nn.L1Loss, "l1"),
+    (nn.SmoothL1Loss, "huber"),
+    (nn.HuberLoss, "huber"),
+    (nn.KLDivLoss, "kl"),
+    (nn.MultiLabelSoftMarginLoss, "bce_logits"),
+)
+_LOSS_FUNCTIONS: dict[Callable[..., Any], str] = {
+    F.cross_entropy: "cross_entropy",
+    F.nll_loss: "nll",
+    F.binary_cross_entropy_with_logits: "bce_logits",
+    F.binary_cross_entropy: "bce",
+    F.mse_loss: "mse",
+    F.l1_loss: "l1",
+    F.smooth_l1_loss: "huber",
+    F.huber_loss: "huber",
+    F.kl_div: "kl",
+}
+SOFTMAX_LOSSES = frozenset({"cross_entropy", "softmax_like"})  # losses that apply log_softmax to their input
+CLASS_LOSSES = frozenset({"cross_entropy", "nll", "softmax_like"})
+BINARY_LOSSES = frozenset({"bce", "bce_logits"})
+REGRESSION_LOSSES = frozenset({"mse", "l1", "huber"})
+ELEMENTWISE_LOSSES = BINARY_LOSSES | REGRESSION_LOSSES
+
+
+def loss_kind_by_name(loss_fn: Callable[..., Any]) -> str | None:
+    """The kind of a torch loss module or function (also through functools.partial); None for anything else."""
+    while isinstance(loss_fn, functools.partial):
+        loss_fn = loss_fn.func
+    for cls, kind in _LOSS_CLASSES:
+        if isinstance(loss_fn, cls):
+            return kind
+    try:
+        return _LOSS_FUNCTIONS.get(loss_fn)
+    except TypeError:  # unhashable callables
+        return None
+
+
+def is_shift_invariant(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor) -> bool:
+    """Whether adding a constant to every class score leaves the loss unchanged: the mark of a loss that applies
+    softmax itself (cross-entropy and its variants)."""
+    if outputs.dim() < 2 or outputs.shape[1] < 2 or not outputs.is_floating_point():
+        return False
+    with torch.no_grad():
+        z = torch.randn_like(outputs)
+        try:
+            a, b = _scalar(loss_fn(z, targets)), _scalar(loss_fn(z + 3.0, targets))
+        except Exception:
+            return False
+    return bool(torch.isfinite(torch.tensor([a, b])).all()) and abs(a - b) <= 1e-4 * max(1.0, abs(a))
+
+
+def _scalar(value: Any) -> float:
+    return float(value.float().mean()) if isinstance(value, torch.Tensor) else float(value)
+
+
+@dataclass(frozen=True)
+class Task:
+    """`kind` is multiclass, binary, multilabel, regression or unknown; `num_classes` the model's class outputs."""
+
+    kind: str
+    loss_kind: str
+    num_classes: int | None
+    reason: str
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind in ("multiclass", "binary", "multilabel")
+
+
+def infer_task(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor | None) -> Task:
+    """Decide the task from the loss's kind first, the targets' dtype and shape second."""
+    kind = loss_kind_by_name(loss_fn)
+    width = int(outputs.shape[1]) if outputs.dim() >= 2 else 1
+    if kind is None and targets is not None and is_shift_invariant(loss_fn, outputs, targets):
+        kind = "softmax_like"
+    kind = kind or "unknown"
+    if kind in CLASS_LOSSES:
+        return Task("multiclass", kind, width, f"{kind} loss over {width} outputs")
+    if kind in BINARY_LOSSES:
+        per_sample = outputs[0].numel() if outputs.dim() > 0 else 1
+        return Task(
+            "binary" if per_sample == 1 else "multilabel", kind, 2 if per_sample == 1 else per_sample, f"{kind} loss"
+        )
+    if kind in REGRESSION_LOSSES:
+        return Task("regression", kind, None, f"{kind} loss")
+    if targets is None:
+        return Task("unknown", kind, None, "no targets")
+    if not targets.is_floating_point() and outputs.dim() >= 2 and width > 1 and targets.dim() == outputs.dim() - 1:
+        return Task("multiclass", kind, width, "integer targets with one output per class")
+    if targets.is_floating_point() and targets.shape == outputs.shape:
+        binary = bool(((targets == 0) | (targets == 1)).all())
+        return Task("binary" if binary else "regression", kind, 2 if binary else None, "float targets")
+    return Task("unknown", kind, None, "loss and targets give no clear task")
