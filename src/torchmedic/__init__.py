@@ -4,20 +4,46 @@ from torchmedic.batch import BatchKeys
 from torchmedic.causes import CAUSES
 from torchmedic.errors import InputError, LossError, ModelError, TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Evidence, Finding, Fix, Verification
+from torchmedic.remedies import (
+    CIFAR10_STATS,
+    DatasetStats,
+    InitRecord,
+    LRFinderResult,
+    MissingDependencyError,
+    balance,
+    dataset_stats,
+    find_lr,
+    init_weights,
+    plot_lr,
+    suggest_lr,
+    transforms_for,
+)
 from torchmedic.signals import Signal, Signals
 
 __all__ = [
     "CAUSES",
+    "CIFAR10_STATS",
     "BatchKeys",
+    "DatasetStats",
     "Evidence",
     "Finding",
     "Fix",
+    "InitRecord",
     "InputError",
+    "LRFinderResult",
     "LossError",
+    "MissingDependencyError",
     "ModelError",
     "Signal",
     "Signals",
     "TorchMedicError",
     "TorchMedicWarning",
     "Verification",
+    "balance",
+    "dataset_stats",
+    "find_lr",
+    "init_weights",
+    "plot_lr",
+    "suggest_lr",
+    "transforms_for",
 ]
