@@ -2,6 +2,8 @@
 
 from torchmedic.batch import BatchKeys
 from torchmedic.causes import CAUSES
+from torchmedic.config import DiagnoseConfig
+from torchmedic.doctor import diagnose
 from torchmedic.errors import InputError, LossError, ModelError, TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Evidence, Finding, Fix, Verification
 from torchmedic.remedies import (
@@ -18,6 +20,7 @@ from torchmedic.remedies import (
     suggest_lr,
     transforms_for,
 )
+from torchmedic.report import Report
 from torchmedic.signals import Signal, Signals
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "CIFAR10_STATS",
     "BatchKeys",
     "DatasetStats",
+    "DiagnoseConfig",
     "Evidence",
     "Finding",
     "Fix",
@@ -34,6 +38,7 @@ __all__ = [
     "LossError",
     "MissingDependencyError",
     "ModelError",
+    "Report",
     "Signal",
     "Signals",
     "TorchMedicError",
@@ -41,6 +46,7 @@ __all__ = [
     "Verification",
     "balance",
     "dataset_stats",
+    "diagnose",
     "find_lr",
     "init_weights",
     "plot_lr",

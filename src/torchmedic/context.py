@@ -57,13 +57,14 @@ class Context:
     def setup(self, label: str = "baseline") -> TrialSetup:
         return TrialSetup(label, self.copy(), self.spec, self.loss_fn, self.train, self.held_out)
 
-    def trial(self, setup: TrialSetup, steps: int | None = None) -> TrialResult:
-        """Run (or reuse) the trial named `setup.label`."""
-        if setup.label not in self.trials:
-            self.trials[setup.label] = run_trial(
-                setup, steps or self.config.trial_steps, self.task, seed=self.config.seed, deadline=self.deadline
+    def trial(self, setup: TrialSetup, key: str | None = None) -> TrialResult:
+        """Run the trial once and keep it under `key` (default: its label)."""
+        key = key or setup.label
+        if key not in self.trials:
+            self.trials[key] = run_trial(
+                setup, self.config.trial_steps, self.task, seed=self.config.seed, deadline=self.deadline
             )
-        return self.trials[setup.label]
+        return self.trials[key]
 
 
 def model_device(model: nn.Module) -> torch.device:

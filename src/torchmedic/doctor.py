@@ -100,11 +100,11 @@ def _verify(ctx: Context, candidates: list[Finding]) -> None:
         if done >= MAX_INTERVENTIONS or ctx.remaining < 1.2 * _trial_cost(ctx):
             ctx.skipped.append(f"verification of {finding.cause}: out of budget")
             continue
-        setup = item.fn(ctx, ctx.setup(f"verify {finding.cause}"))
+        setup = item.fn(ctx, ctx.setup(""))
         if setup is None:
             continue
         try:
-            result = ctx.trial(setup)
+            result = ctx.trial(setup, key=f"verify {finding.cause}")
         except TorchMedicError:
             raise
         except Exception as exc:

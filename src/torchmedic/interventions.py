@@ -40,7 +40,7 @@ def intervention(cause: str, *, metric: str = "held_out_gain") -> Callable[[FixF
 def _reinit(ctx: Context, setup: TrialSetup) -> TrialSetup:
     model = setup.model
     init_weights(model, "kaiming", batch=ctx.train[0], generator=torch.Generator().manual_seed(ctx.config.seed))
-    return setup.but(label=setup.label + " + Kaiming/Xavier re-init", model=model)
+    return setup.fixed("Kaiming/Xavier re-init", model=model)
 
 
 for _cause in ("init.too_small", "init.too_large", "init.symmetric", "init.dead_units"):
@@ -52,7 +52,7 @@ def lower_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
     lr = ctx.spec.lr
     suggestion = ctx.signals.get("lr_range.suggestion")
     target = suggestion if suggestion is not None and suggestion < lr / 3 else lr / 10
-    return setup.but(label=setup.label + f" + lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
+    return setup.fixed(f"lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
 
 
 @intervention("lr.too_low")
@@ -60,7 +60,7 @@ def raise_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
     lr = ctx.spec.lr
     suggestion = ctx.signals.get("lr_range.suggestion")
     target = suggestion if suggestion is not None and suggestion > lr * 3 else lr * 100
-    return setup.but(label=setup.label + f" + lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
+    return setup.fixed(f"lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
 
 
 @intervention("data.unnormalized")
@@ -81,7 +81,7 @@ def standardize_inputs(ctx: Context, setup: TrialSetup) -> TrialSetup | None:
         z = (x - mean) / std
         return batch.with_inputs((z, *batch.inputs[1:]) if isinstance(batch.inputs, tuple) else z)
 
-    return setup.but(label=setup.label + " + standardized inputs", prepare=prepare)
+    return setup.fixed("standardized inputs", prepare=prepare)
 
 
 @intervention("data.target_scale")
@@ -94,7 +94,7 @@ def standardize_targets(ctx: Context, setup: TrialSetup) -> TrialSetup | None:
         batch = setup.prepare(batch)
         return batch if batch.targets is None else batch.with_targets((batch.targets - mean) / std)
 
-    return setup.but(label=setup.label + " + standardized targets", prepare=prepare)
+    return setup.fixed("standardized targets", prepare=prepare)
 
 
 def _samples(ctx: Context) -> Batch | None:
@@ -123,7 +123,7 @@ def balanced_batches(ctx: Context, setup: TrialSetup) -> TrialSetup | None:
     generator = torch.Generator().manual_seed(ctx.config.seed)
     total = ctx.train[0].size * len(ctx.train)
     order = torch.multinomial(weights, total, replacement=True, generator=generator)
-    return setup.but(label=setup.label + " + class-balanced batches", train=_rebatch(ctx, order, everything))
+    return setup.fixed("class-balanced batches", train=_rebatch(ctx, order, everything))
 
 
 @intervention("data.unshuffled")
@@ -133,7 +133,7 @@ def shuffled_batches(ctx: Context, setup: TrialSetup) -> TrialSetup | None:
         return None
     generator = torch.Generator().manual_seed(ctx.config.seed)
     order = torch.randperm(everything.size, generator=generator)
-    return setup.but(label=setup.label + " + shuffled batches", train=_rebatch(ctx, order, everything))
+    return setup.fixed("shuffled batches", train=_rebatch(ctx, order, everything))
 
 
 @intervention("mode.bn_small_batch")
@@ -145,7 +145,7 @@ def larger_batches(ctx: Context, setup: TrialSetup) -> TrialSetup | None:
     order = torch.randperm(everything.size, generator=generator)
     size = min(32, everything.size // 2)
     train = tuple(everything.select(order[i * size : (i + 1) * size]).to(ctx.device) for i in range(len(ctx.train)))
-    return setup.but(label=setup.label + f" + batches of {size}", train=tuple(b for b in train if b.size >= 2))
+    return setup.fixed(f"batches of {size}", train=tuple(b for b in train if b.size >= 2))
 
 
 def _without(op_signal: str, what: str) -> FixFn:
@@ -154,7 +154,7 @@ def _without(op_signal: str, what: str) -> FixFn:
         ordinal = ctx.signals.get(op_signal + "_ordinal")
         if name is None or ordinal is None:
             return None
-        return setup.but(label=setup.label + f" + final {name} removed", model=WithoutOp(setup.model, name, ordinal))
+        return setup.fixed(f"final {name} removed", model=WithoutOp(setup.model, name, ordinal))
 
     fix.__doc__ = f"Remove the {what} from the model's forward."
     return fix
@@ -174,7 +174,7 @@ def matching_shapes(ctx: Context, setup: TrialSetup) -> TrialSetup:
             targets = targets.reshape(out.shape)
         return loss_fn(outputs, targets)
 
-    return setup.but(label=setup.label + " + targets reshaped to the output's shape", loss_fn=reshaped)
+    return setup.fixed("targets reshaped to the output's shape", loss_fn=reshaped)
 
 
 @intervention("optim.not_updating")
@@ -183,8 +183,8 @@ def train_everything(ctx: Context, setup: TrialSetup) -> TrialSetup:
     for p in model.parameters():
         p.requires_grad_(True)
     names = tuple(n for n, _ in model.named_parameters())
-    return setup.but(
-        label=setup.label + " + every parameter trainable and in the optimizer",
+    return setup.fixed(
+        "every parameter trainable and in the optimizer",
         model=model,
         spec=setup.spec.over(names),
     )
@@ -196,6 +196,4 @@ def less_regularization(ctx: Context, setup: TrialSetup) -> TrialSetup:
     for module in model.modules():
         if isinstance(module, nn.modules.dropout._DropoutNd) and module.p >= ctx.config.max_dropout:
             module.p = 0.1
-    return setup.but(
-        label=setup.label + " + weight decay 0, dropout 0.1", model=model, spec=setup.spec.with_hyper(weight_decay=0.0)
-    )
+    return setup.fixed("weight decay 0, dropout 0.1", model=model, spec=setup.spec.with_hyper(weight_decay=0.0))

@@ -42,6 +42,10 @@ class TrialSetup:
     def but(self, **changes: Any) -> TrialSetup:
         return replace(self, **changes)
 
+    def fixed(self, description: str, **changes: Any) -> TrialSetup:
+        """This setup with one more fix applied; fixes applied together read "a + b"."""
+        return replace(self, label=f"{self.label} + {description}" if self.label else description, **changes)
+
 
 @dataclass(frozen=True)
 class Metrics:

@@ -23,7 +23,7 @@ def double_softmax(s: Signals, c: DiagnoseConfig) -> Finding | None:
     if not (probabilities or log_probabilities):
         return None
     scope = s.get("output.op_scope", "")
-    where = f" in {scope}" if scope else " at the end of forward"
+    where = f" in {module_ref(scope)}" if scope else " at the end of forward"
     check = verification(s, "loss.double_softmax", c)
     if probabilities:
         classes = s.get("task.num_classes")
