@@ -20,7 +20,9 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +36,7 @@ import torchmedic
 
 SEEDS = (0, 1, 2)
 GRID = tuple(float(10**e) for e in np.arange(-5, 1.01, 0.25))  # 1e-5 .. 10, four points per decade
-RANGE = {"start_lr": 1e-7, "end_lr": 10.0, "num_iter": 100}  # the same range test for every finder
+START_LR, END_LR, NUM_ITER = 1e-7, 10.0, 100  # the same range test for every finder
 CACHE = Path(__file__).resolve().parent.parent / "out" / "lr_bench_cache.json"
 METHODS = ("torchmedic", "torch-lr-finder", "lightning")
 
@@ -67,7 +69,8 @@ def train_accuracy(task: LRTask, split: Split, lr: float, seed: int) -> float:
 def suggest_torchmedic(task: LRTask, split: Split) -> tuple[float | None, str]:
     model = fresh(task, 0)
     result = torchmedic.find_lr(model, loader(split, task.batch_size, 0), F.cross_entropy,
-                                task.optimizer(model.parameters(), 1e-3), **RANGE)  # fmt: skip
+                                task.optimizer(model.parameters(), 1e-3), start_lr=START_LR, end_lr=END_LR,
+                                num_iter=NUM_ITER)  # fmt: skip
     rules = ", ".join(f"{name} {lr:.3g}" for name, lr in result.candidates)
     return result.suggestion, f"confidence {result.confidence:.2f}, {result.stop.value}; {rules}"
 
@@ -80,9 +83,9 @@ def suggest_torch_lr_finder(task: LRTask, split: Split) -> tuple[float | None, s
     from torch_lr_finder import LRFinder
 
     model = fresh(task, 0)
-    finder = LRFinder(model, task.optimizer(model.parameters(), RANGE["start_lr"]), torch.nn.CrossEntropyLoss())
+    finder = LRFinder(model, task.optimizer(model.parameters(), START_LR), torch.nn.CrossEntropyLoss())
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        finder.range_test(loader(split, task.batch_size, 0), end_lr=RANGE["end_lr"], num_iter=RANGE["num_iter"])
+        finder.range_test(loader(split, task.batch_size, 0), end_lr=END_LR, num_iter=NUM_ITER)
         ax, lr = finder.plot(suggest_lr=True)  # its suggestion only comes out of plot()
     plt.close(ax.figure)
     return float(lr), "steepest np.gradient of the loss per step"
@@ -113,8 +116,8 @@ def suggest_lightning(task: LRTask, split: Split) -> tuple[float | None, str]:
         trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, default_root_dir=root)  # fmt: skip
         finder = Tuner(trainer).lr_find(Wrapped(), train_dataloaders=loader(split, task.batch_size, 0),
-                                        min_lr=RANGE["start_lr"], max_lr=RANGE["end_lr"],
-                                        num_training=RANGE["num_iter"], update_attr=False)  # fmt: skip
+                                        min_lr=START_LR, max_lr=END_LR,
+                                        num_training=NUM_ITER, update_attr=False)  # fmt: skip
     lr = None if finder is None else finder.suggestion()
     return (None if lr is None else float(lr)), "steepest torch.gradient of the loss w.r.t. lr"
 
@@ -131,9 +134,9 @@ class Cache:
 
     def __init__(self, path: Path, enabled: bool) -> None:
         self.path, self.enabled = path, enabled
-        self.data: dict[str, object] = json.loads(path.read_text()) if enabled and path.exists() else {}
+        self.data: dict[str, Any] = json.loads(path.read_text()) if enabled and path.exists() else {}
 
-    def get(self, key: str, compute: Callable[[], object]) -> object:
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
         if key not in self.data:
             self.data[key] = compute()
             if self.enabled:
@@ -147,8 +150,8 @@ def task_key(task: LRTask) -> str:
 
 
 def mean_accuracy(cache: Cache, task: LRTask, split: Split, lr: float) -> float:
-    accs = [float(cache.get(f"acc|{task_key(task)}|{lr:.6g}|{s}", lambda s=s: train_accuracy(task, split, lr, s)))
-            for s in SEEDS]  # type: ignore[arg-type]  # fmt: skip
+    accs = [cache.get(f"acc|{task_key(task)}|{lr:.6g}|{seed}", partial(train_accuracy, task, split, lr, seed))
+            for seed in SEEDS]  # fmt: skip
     return statistics.fmean(accs)
 
 
@@ -169,7 +172,7 @@ def run_task(task: LRTask, cache: Cache, verbose: bool) -> dict[str, float]:
         if method == "torchmedic":
             lr, notes = SUGGESTERS[method](task, split)
         else:
-            lr, notes = cache.get(f"suggest|{method}|{task_key(task)}", lambda m=method: SUGGESTERS[m](task, split))  # type: ignore[misc]
+            lr, notes = cache.get(f"suggest|{method}|{task_key(task)}", partial(SUGGESTERS[method], task, split))
         acc = math.nan if lr is None else mean_accuracy(cache, task, split, lr)
         ratios[method] = 0.0 if lr is None else acc / best
         shown = "none" if lr is None else f"{lr:.3g}"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from torchmedic.errors import InputError
 
 FLAT_MESSAGE = "no learning rate makes the loss fall: see the diagnosis"
 METHOD = (
@@ -23,11 +25,12 @@ class SuggestConfig:
     median_window: int = 5  # points; a running median first removes single-batch spikes
     bandwidth_decades: float = 0.25  # Gaussian kernel sigma in log10(lr): ~3 points at 100 points over 8 decades
     min_points: int = 8  # fewer finite losses than this cannot show a descent and a minimum
-    min_drop_noise: float = 3.0  # the loss must fall by 3 noise stds of the smoothed curve to count as falling
-    min_drop_fraction: float = 0.02  # and by 2% of its starting level: batch-to-batch wander is not learning
+    window_decades: float = 0.5  # the start level and the level at the minimum are medians over 0.5 decade of LR
+    min_fall_z: float = 4.0  # the fall must be 4 standard errors: the lowest of ~15 windows of noise is ~2 below
+    min_fall_fraction: float = 0.02  # and 2% of the start level: batch-to-batch wander is not learning
     descent_start: float = 0.9  # the descent starts where the loss was last above min + 90% of its total drop
     minimum_divisor: float = 3.0  # the loss minimum sits just below divergence (~2 / curvature); a third is stable
-    agreement_decades: float = 1.0  # rules 1 decade apart leave e^-1 of the confidence
+    agreement_decades: float = 1.0  # healthy curves put the two rules up to ~1 decade apart; each decade more costs 1/e
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,21 @@ def local_linear(x: np.ndarray, y: np.ndarray, bandwidth: float) -> tuple[np.nda
     return value, slope
 
 
-def suggest_lr(lrs: Sequence[float], losses: Sequence[float], config: SuggestConfig | None = None) -> LRSuggestion:
+def _fall(
+    x: np.ndarray, loss: np.ndarray, smoothed: np.ndarray, lowest: int, config: SuggestConfig
+) -> tuple[float, float]:
+    """How far the loss falls from its start to its minimum (medians of raw losses), and how far it must to count."""
+    half = config.window_decades / 2
+    first = loss[x <= x[0] + config.window_decades]
+    bottom = loss[np.abs(x - x[lowest]) <= half]
+    start_level, low_level = float(np.median(first)), float(np.median(bottom))
+    noise = 1.4826 * float(np.median(np.abs(loss - smoothed)))  # per-point noise: MAD of the residuals
+    standard_error = noise * math.sqrt(math.pi / 2) * math.sqrt(1 / len(first) + 1 / len(bottom))  # of 2 medians
+    needed = max(config.min_fall_z * standard_error, config.min_fall_fraction * abs(start_level))
+    return start_level - low_level, needed
+
+
+def suggest_lr(lrs: ArrayLike, losses: ArrayLike, config: SuggestConfig | None = None) -> LRSuggestion:
     """Suggest a learning rate from a range test, or None with `flat=True` when no LR makes the loss fall.
 
     The curve is read up to its first non-finite loss. The derivative is d(smoothed loss) / d log10(lr), per decade.
@@ -71,7 +88,7 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], config: SuggestCon
     lr = np.asarray(lrs, dtype=np.float64)
     loss = np.asarray(losses, dtype=np.float64)
     if lr.shape != loss.shape or lr.ndim != 1:
-        raise ValueError(f"lrs and losses must be 1-D and of equal length, got {lr.shape} and {loss.shape}")
+        raise InputError(f"lrs and losses must be 1-D and of equal length; got shapes {lr.shape} and {loss.shape}.")
     finite = np.isfinite(loss) & np.isfinite(lr) & (lr > 0)
     n = len(loss) if finite.all() else int(np.argmin(finite))
     smoothed, slopes = np.full(len(loss), np.nan), np.full(len(loss), np.nan)
@@ -85,17 +102,15 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], config: SuggestCon
     s, g = smoothed[:n], slopes[:n]
 
     lowest = int(np.argmin(s))
-    start_level = float(np.max(s[: lowest + 1]))
-    drop = start_level - float(s[lowest])
-    noise = 1.4826 * float(np.median(np.abs(loss[:n] - s)))  # per-point noise: MAD of the residuals
-    smoothed_noise = noise / math.sqrt(math.sqrt(2 * math.pi) * bandwidth / max(spacing, 1e-12))
-    needed = max(config.min_drop_noise * smoothed_noise, config.min_drop_fraction * abs(start_level))
-    if drop <= needed or lowest == 0:
-        text = f"{FLAT_MESSAGE} (the smoothed loss falls by {drop:.3g} at most; {needed:.3g} would count)"
-        if lowest == 0 and n > 1 and s[-1] > s[0]:
+    fall, needed = _fall(x, loss[:n], s, lowest, config)
+    if fall <= needed or lowest == 0:
+        text = f"{FLAT_MESSAGE} (the loss falls by {max(fall, 0.0):.3g} at most; {needed:.3g} would count)"
+        if lowest == 0 and s[-1] > s[0]:
             text += "; it rises from the first steps on: try a lower start_lr"
         return LRSuggestion(None, METHOD, 0.0, True, tuple(smoothed), tuple(slopes), (), text)
 
+    start_level = float(np.max(s[: lowest + 1]))
+    drop = start_level - float(s[lowest])
     above = np.nonzero(s[:lowest] >= s[lowest] + config.descent_start * drop)[0]
     start = int(above[-1]) if len(above) else 0
     steep = start + int(np.argmin(g[start : lowest + 1]))
@@ -103,8 +118,8 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], config: SuggestCon
                                                    float(lr[lowest]) / config.minimum_divisor))  # fmt: skip
     logs = [math.log10(v) for _, v in candidates]
     suggestion = float(10 ** (sum(logs) / len(logs)))
-    agreement = math.exp(-(max(logs) - min(logs)) / config.agreement_decades)
-    signal = drop / (drop + needed)
+    agreement = math.exp(-max(0.0, max(logs) - min(logs) - config.agreement_decades))
+    signal = fall / (fall + needed)
     edge = 0.5 if lowest == n - 1 else 1.0  # lowest at the last LR tried: the loss may fall further beyond it
     confidence = float(np.clip(agreement * signal * edge, 0.0, 1.0))
     text = (
