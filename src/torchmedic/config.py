@@ -33,11 +33,13 @@ class DiagnoseConfig:
     saturation: float = 0.9  # tanh/sigmoid outputs pinned at their bounds pass no gradient
 
     # --- learning rate ---
-    lr_decades: float = 1.5  # the range test must find a working LR >= 30x away to blame the LR
+    realistic_steps: int = 2000  # a few epochs: a loss falling fast enough to learn within them is slow, not stuck
+    lr_decades: float = 2.0  # the range test must find a working LR >= 100x away to blame the LR (its steps are
+    # 5 per decade and its suggestion is noisy: less would blame usual LRs)
     typical_sgd_lr: tuple[float, float] = (1e-3, 0.5)  # what SGD users run with; outside it the LR is suspect
     typical_adaptive_lr: tuple[float, float] = (1e-5, 1e-2)  # the same for Adam, AdamW, RMSprop, Adagrad, ...
     max_update_ratio: float = 1e-1  # healthy training sits near 1e-3 (Karpathy); 100x above is runaway
-    min_update_ratio: float = 1e-5  # 100x below the healthy ~1e-3: steps cannot move the weights
+    min_update_ratio: float = 1e-4  # 10x below the healthy ~1e-3: steps barely move the weights
 
     # --- data ---
     max_input_scale: float = 20.0  # |mean| or std of a standardized input is ~1; 0-255 pixels give ~100

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,9 +62,11 @@ class Context:
         """Run the trial once and keep it under `key` (default: its label)."""
         key = key or setup.label
         if key not in self.trials:
-            self.trials[key] = run_trial(
-                setup, self.config.trial_steps, self.task, seed=self.config.seed, deadline=self.deadline
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the user's warnings were seen once by the probes; not per step
+                self.trials[key] = run_trial(
+                    setup, self.config.trial_steps, self.task, seed=self.config.seed, deadline=self.deadline
+                )
         return self.trials[key]
 
 
@@ -127,12 +130,6 @@ def build(
 ) -> Context:
     """Copy the model, read the data once, run it through the model and decide the task."""
     started = time.perf_counter()
-    if not isinstance(model, nn.Module):
-        raise InputError(f"model is a {type(model).__name__}, not a torch.nn.Module.")
-    if not callable(loss_fn):
-        raise InputError(f"loss_fn is a {type(loss_fn).__name__}, which cannot be called as loss_fn(outputs, targets).")
-    if not any(True for _ in model.parameters()):
-        raise InputError(f"the model ({type(model).__name__}) has no parameters: there is nothing to train.")
     spec = OptimizerSpec.of(optimizer, model)
     target_device = torch.device(device) if device is not None else model_device(model)
     base = clone_model(model).to(target_device)

@@ -18,7 +18,7 @@ from torchmedic.batch import BatchKeys
 from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DiagnoseConfig
 from torchmedic.context import Context, build
-from torchmedic.errors import TorchMedicError, TorchMedicWarning
+from torchmedic.errors import InputError, TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Finding
 from torchmedic.guard import preserved
 from torchmedic.interventions import INTERVENTIONS
@@ -50,6 +50,7 @@ def diagnose(
     Adam(lr=1e-3) and the report says so. The user's objects and every RNG are left exactly as they were.
     """
     config = config or DiagnoseConfig()
+    check_arguments(model, loss_fn, optimizer)
     with preserved(model, optimizer):
         ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys or BatchKeys(), config)
         if ctx.spec.is_default:
@@ -60,6 +61,18 @@ def diagnose(
         _verify(ctx, candidates)
         findings = [f for f in evaluate(ctx.signals, "pre", config) if f.confidence >= config.min_confidence]
     return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started)
+
+
+def check_arguments(model: Any, loss_fn: Any, optimizer: Any) -> None:
+    """Refuse arguments of the wrong kind before anything is copied or run."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"model is a {type(model).__name__}, not a torch.nn.Module.")
+    if not callable(loss_fn):
+        raise InputError(f"loss_fn is a {type(loss_fn).__name__}, which cannot be called as loss_fn(outputs, targets).")
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise InputError(f"optimizer is a {type(optimizer).__name__}, not a torch.optim.Optimizer (or None).")
+    if not any(True for _ in model.parameters()):
+        raise InputError(f"the model ({type(model).__name__}) has no parameters: there is nothing to train.")
 
 
 def _trial_cost(ctx: Context) -> float:
@@ -80,7 +93,7 @@ def _run_probe(ctx: Context, probe: Probe) -> None:
         return
     try:
         probe.fn(ctx)
-    except TorchMedicError:
+    except (TorchMedicError, MemoryError):
         raise
     except Exception as exc:
         message = f"{probe.name}: {type(exc).__name__}: {exc}"

@@ -40,7 +40,7 @@ def _fit_constant(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: t
             loss = loss.float().mean()
             if not torch.isfinite(loss):
                 break
-            best = min(best, float(loss))
+            best = min(best, float(loss.detach()))
             loss.backward()
             opt.step()
     return best

@@ -27,10 +27,18 @@ def failing_module(model: nn.Module, batch: Batch) -> tuple[str, nn.Module, torc
     """Re-run the forward that raised and return (name, module, input shape, exception) of the innermost module
     that was running when it raised."""
     stack: list[tuple[str, nn.Module, torch.Size | None]] = []
+
+    def enter(name: str, module: nn.Module, args: Any) -> None:
+        stack.append((name, module, _shape_of(args)))
+
+    def leave(module: nn.Module, args: Any, output: Any) -> None:
+        if stack:
+            stack.pop()
+
     handles = []
     for name, module in model.named_modules():
-        handles.append(module.register_forward_pre_hook(lambda m, a, n=name: stack.append((n, m, _shape_of(a)))))
-        handles.append(module.register_forward_hook(lambda m, a, o: stack.pop() if stack else None))
+        handles.append(module.register_forward_pre_hook(lambda m, a, n=name: enter(n, m, a)))
+        handles.append(module.register_forward_hook(leave))
     try:
         with torch.no_grad():
             batch.run(model)
@@ -66,18 +74,20 @@ def _features_reaching(model: nn.Module, module: nn.Module, x: torch.Tensor) -> 
     return None
 
 
-def fitting_size(model: nn.Module, module: nn.Linear, x: torch.Tensor) -> tuple[int, int] | None:
-    """The square spatial input size (H, W) for which `module` receives `in_features` features, if any."""
+def fitting_sizes(model: nn.Module, module: nn.Linear, x: torch.Tensor) -> list[int]:
+    """The square image sizes for which `module` receives its `in_features` (several when pooling rounds down)."""
     if x.dim() != 4:
-        return None
-    h = x.shape[-1]
+        return []
     sample = x[:1]
-    for size in sorted(range(1, max(2 * h, 64) + 1), key=lambda s: abs(s - h)):
+    found = []
+    for size in range(1, max(2 * x.shape[-1], 64) + 1):
         resized = torch.nn.functional.interpolate(sample.float(), size=(size, size)).to(sample.dtype)
         shape = _features_reaching(model, module, resized)
         if shape is not None and shape[-1] == module.in_features:
-            return size, size
-    return None
+            found.append(size)
+        elif found:
+            break
+    return found
 
 
 def explain(model: nn.Module, batch: Batch, exc: BaseException) -> ModelError:
@@ -95,12 +105,13 @@ def explain(model: nn.Module, batch: Batch, exc: BaseException) -> ModelError:
             f"{where} expects {module.in_features} input features but got {shape[-1]} "
             f"({got}) when the model input has shape {tuple(x.shape)}."
         )
-        fit = fitting_size(model, module, x)
-        if fit is not None:
+        fit = fitting_sizes(model, module, x)
+        if fit:
+            sizes = f"{fit[0]}x{fit[0]}" + (f" to {fit[-1]}x{fit[-1]}" if len(fit) > 1 else "")
             message += (
-                f" An input of {fit[0]}x{fit[1]} would give {module.in_features} features: the layer was "
-                f"sized for {fit[0]}x{fit[1]} images. Set in_features={shape[-1]} for "
-                f"{x.shape[-2]}x{x.shape[-1]} inputs, or use nn.LazyLinear / a global pooling layer."
+                f" Inputs of {sizes} would give {module.in_features} features: the layer was sized for "
+                f"{fit[0]}x{fit[0]} images. Set in_features={shape[-1]} for {x.shape[-2]}x{x.shape[-1]} inputs, "
+                "or use nn.LazyLinear / a global pooling layer."
             )
         else:
             message += f" Set in_features={shape[-1]}, or reshape the input."

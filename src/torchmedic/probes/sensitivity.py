@@ -26,7 +26,7 @@ def input_sensitivity(ctx: Context) -> None:
     out = _eval_output(model, batch)
     if out is None or out.shape[0] != batch.size:
         return
-    flat = out.reshape(out.shape[0], -1)
+    flat = torch.nan_to_num(out.reshape(out.shape[0], -1), nan=0.0, posinf=0.0, neginf=0.0)
     shifted = flat.roll(1, dims=0)
     scale = float(flat.abs().mean())
     change = float((flat - shifted).abs().mean())
@@ -59,5 +59,8 @@ def batch_independence(ctx: Context) -> None:
     if other is None:
         return
     rest, rest_other = out[1:], other[1:]
-    scale = float(rest.abs().mean()) + 1e-12
-    ctx.signals.emit("batch.mixing", float((rest - rest_other).abs().max()) / scale)
+    finite = torch.isfinite(rest) & torch.isfinite(rest_other)
+    if not bool(finite.any()):
+        return
+    scale = float(rest[finite].abs().mean()) + 1e-12
+    ctx.signals.emit("batch.mixing", float((rest - rest_other)[finite].abs().max()) / scale)

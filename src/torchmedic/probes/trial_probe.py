@@ -16,10 +16,13 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
     s.emit(f"{prefix}.seconds", r.seconds)
     s.emit(f"{prefix}.label", r.label)
     if r.losses:
-        tail = r.losses[-3:]
+        window = min(3, len(r.losses))
+        first, last = sum(r.losses[:window]) / window, sum(r.losses[-window:]) / window
         s.emit(f"{prefix}.loss_first", r.losses[0])
-        s.emit(f"{prefix}.loss_last", sum(tail) / len(tail))
+        s.emit(f"{prefix}.loss_last", last)
         s.emit(f"{prefix}.loss_max", max(r.losses))
+        if len(r.losses) > window:
+            s.emit(f"{prefix}.loss_rate", (first - last) / (len(r.losses) - window))  # fall per step
     s.emit(f"{prefix}.diverged", r.diverged)
     s.emit(f"{prefix}.gain_before", r.before_train.gain)
     s.emit(f"{prefix}.gain", r.after_train.gain)

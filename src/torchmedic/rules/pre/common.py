@@ -62,7 +62,9 @@ def verification(s: Signals, cause: str, c: DiagnoseConfig) -> Verification | No
     before = s.get(f"{prefix}.baseline", s.get("trial.held_out_gain", 0.0))
     after = s.get(f"{prefix}.{metric}")
     if metric == "held_out_gain":
-        passed = _finite(after) and after >= c.min_gain and (not _finite(before) or after - before >= c.verify_margin)
+        learns = _finite(after) and after >= c.min_gain and (not _finite(before) or after - before >= c.verify_margin)
+        calmed = not _finite(before) and _finite(after) and not s.get(f"{prefix}.diverged")
+        passed = learns or calmed
     else:  # balanced accuracy or top fraction style metrics: higher is better, must move by the margin
         passed = _finite(after) and _finite(before) and after - before >= c.verify_margin
     label = s.get(f"{prefix}.label", "intervention")
@@ -83,6 +85,16 @@ def fixed_without(s: Signals, c: DiagnoseConfig, prefix: str) -> str | None:
             continue
         check = verification(s, cause, c)
         if check is not None and check.passed:
+            return cause
+    return None
+
+
+def learns_once_fixed(s: Signals, c: DiagnoseConfig) -> str | None:
+    """A cause whose fix made the model generalize (held-out gain >= min_gain): proof that the labels do carry
+    a learnable signal."""
+    for cause in CAUSES:
+        gain = s.get(f"verify.{cause}.held_out_gain")
+        if gain is not None and _finite(gain) and gain >= c.min_gain:
             return cause
     return None
 

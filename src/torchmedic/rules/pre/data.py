@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from torchmedic.config import DiagnoseConfig
 from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import collapsed, confirm, diverged, fmt, stuck, symptom_evidence, verification
+from torchmedic.rules.pre.common import (
+    collapsed,
+    confirm,
+    diverged,
+    fmt,
+    learns_once_fixed,
+    stuck,
+    symptom_evidence,
+    verification,
+)
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 
@@ -229,7 +238,7 @@ def labels_unrelated(s: Signals, c: DiagnoseConfig) -> Finding | None:
     fit = s.get("permutation.fit_gain")
     if real is None or permuted is None or fit is None or fit < c.min_gain:
         return None
-    if real - permuted >= c.permutation_margin or real >= c.min_gain:
+    if real - permuted >= c.permutation_margin or real >= c.min_gain or learns_once_fixed(s, c):
         return None
     return Finding(
         "data.labels_unrelated",

@@ -49,6 +49,18 @@ def explained_elsewhere(s: Signals, c: DiagnoseConfig) -> bool:
     return lr is not None and low <= lr <= high and fixed_without(s, c, "lr.") is not None
 
 
+def steps_to_learn(s: Signals, c: DiagnoseConfig) -> float:
+    """Steps the training loss needs, at the rate it fell during the trial, to beat the constant output by
+    min_gain: a linear extrapolation (optimistic, as loss curves flatten)."""
+    rate, last, floor = s.get("trial.loss_rate"), s.get("trial.loss_last"), s.get("loss.floor")
+    if rate is None or last is None or floor is None or not math.isfinite(last):
+        return math.inf
+    remaining = last - floor * (1 - c.min_gain)
+    if remaining <= 0:
+        return 0.0
+    return remaining / rate if rate > 0 else math.inf
+
+
 def _decades(a: float, b: float) -> float:
     return math.log10(a / b) if a > 0 and b > 0 else 0.0
 
@@ -94,7 +106,8 @@ def too_high(s: Signals, c: DiagnoseConfig) -> Finding | None:
 
 @rule("lr.too_low")
 def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
-    if not stuck(s, c) or explained_elsewhere(s, c):
+    needed = steps_to_learn(s, c)
+    if not stuck(s, c) or needed <= c.realistic_steps or explained_elsewhere(s, c):
         return None
     lr = s.get("optim.lr")
     ratio = s.get("update.ratio_median")
@@ -107,7 +120,8 @@ def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
     prior = 0.4 + 0.2 * tiny + 0.2 * bool(far)
     target = suggestion if suggestion else (lr or 1e-3) * 100
     evidence = [
-        Evidence("update/weight ratio per step (median over layers)", ratio, f"~1e-3 (>= {c.min_update_ratio:g})")
+        Evidence("update/weight ratio per step (median over layers)", ratio, f"~1e-3 (>= {c.min_update_ratio:g})"),
+        Evidence("steps to learn at the trial's rate of loss decrease", needed, f"<= {c.realistic_steps}"),
     ]
     if suggestion is not None:
         evidence.append(Evidence("LR range test suggestion", suggestion, f"near lr={fmt(lr)}"))

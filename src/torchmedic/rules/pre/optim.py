@@ -104,7 +104,8 @@ def not_updating(s: Signals, c: DiagnoseConfig) -> Finding | None:
             Fix("Give the optimizer every parameter that should train (or freeze the others explicitly).", rebuild),
             check,
         )
-    if s.get("trial.changed_share", 1.0) == 0.0:
+    grads = sum(v for v in s.scoped("grad.norm").values() if v == v)
+    if s.get("trial.changed_share", 1.0) == 0.0 and grads > 0 and not s.get("trial.diverged"):
         return Finding(
             "optim.not_updating",
             0.85,
