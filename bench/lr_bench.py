@@ -108,6 +108,8 @@ def suggest_lightning(task: LRTask, split: Split) -> tuple[float | None, str]:
         def configure_optimizers(self) -> torch.optim.Optimizer:
             return task.optimizer(self.parameters(), self.lr)
 
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("lightning")]:
+        logging.getLogger(name).setLevel(logging.ERROR)  # its INFO lines and tips would drown the table
     with (
         tempfile.TemporaryDirectory() as root,
         contextlib.redirect_stdout(io.StringIO()),
@@ -188,8 +190,6 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="print the accuracy at every grid LR")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    logging.getLogger("lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     tasks = [t for t in TASKS if not (args.dev and t.held_out) and (not args.tasks or t.name in args.tasks.split(","))]
     cache = Cache(CACHE, not args.no_cache)

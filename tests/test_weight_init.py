@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchmedic import InputError, init_weights
+from torchmedic import InputError, ModelError, init_weights
 from torchmedic.remedies.nonlinearity import ASSUMED_FUNCTIONAL, FROM_REGISTRATION, FROM_TRACE
 
 RELU = math.sqrt(2.0)
@@ -138,6 +138,8 @@ def test_lsuv_and_head_without_a_batch_say_what_is_missing() -> None:
             init_weights(Net(), scheme)
     with pytest.raises(InputError, match="targets"):
         init_weights(Net(), "head", batch=torch.randn(4, 3, 8, 8))
+    with pytest.raises(ModelError, match=r"\(4, 3, 5, 5\)"):
+        init_weights(nn.Sequential(nn.Flatten(), nn.Linear(10, 2)), batch=torch.randn(4, 3, 5, 5))
 
 
 def test_head_makes_the_loss_at_init_the_label_entropy() -> None:

@@ -11,7 +11,7 @@ from torch import nn
 
 from torchmedic.batch import Batch, unpack
 from torchmedic.clone import clone_model
-from torchmedic.errors import InputError
+from torchmedic.errors import InputError, ModelError
 from torchmedic.guard import preserved
 from torchmedic.remedies.head_prior import head_prior
 from torchmedic.remedies.lsuv import LsuvConfig, rescale_to_unit_variance
@@ -98,8 +98,7 @@ def init_weights(
     selected = _select(model, include)
     trace = None
     if parsed is not None:
-        with preserved(model):
-            trace, _ = trace_forward(model, parsed)
+        trace = _trace(model, parsed)
     order = _forward_order(trace, selected)
     if scheme == "head" and parsed is not None and trace is not None:  # _batch made sure there is a batch
         return _init_head(model, order, parsed, trace, generator)
@@ -129,6 +128,19 @@ def _batch(model: nn.Module, batch: Any, scheme: str) -> Batch | None:
         raise InputError("init_weights(scheme='head') needs a batch with targets, e.g. (inputs, labels).")
     device = next((p.device for p in model.parameters()), None)
     return parsed.to(device)
+
+
+def _trace(model: nn.Module, batch: Batch) -> Trace:
+    with preserved(model):  # a forward pass in train mode would move BatchNorm statistics
+        try:
+            trace, _ = trace_forward(model, batch)
+        except Exception as exc:
+            shapes = [tuple(t.shape) for t in (batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,))]
+            raise ModelError(
+                f"init_weights runs the model once on `batch` to see which activation follows each layer; it raised "
+                f"on inputs of shape {shapes}: {type(exc).__name__}: {exc}"
+            ) from exc
+    return trace
 
 
 def _select(model: nn.Module, include: Include) -> dict[str, nn.Module]:
