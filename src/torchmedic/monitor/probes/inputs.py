@@ -1,0 +1,97 @@
+"""Statistics of the model's input on training forwards, and of evaluation batches to compare with them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from torchmedic import stats
+from torchmedic.monitor.context import FORWARDS, Context
+from torchmedic.monitor.probes.base import Probe
+from torchmedic.monitor.record import StepRecord
+
+
+def first_tensor(args: Any, kwargs: Mapping[str, Any] | None = None) -> torch.Tensor | None:
+    """The first tensor among a forward's positional, then keyword, arguments."""
+    for value in [*args, *(kwargs or {}).values()]:
+        if isinstance(value, torch.Tensor):
+            return value
+        if isinstance(value, (list, tuple)) and value and isinstance(value[0], torch.Tensor):
+            return value[0]
+    return None
+
+
+def input_stats(x: torch.Tensor, max_channels: int) -> dict[str, torch.Tensor]:
+    """Scale, range, finiteness and between-sample spread of a float input, per channel when there are few."""
+    x = x.detach()
+    xf = x.float()
+    std, mean = torch.std_mean(xf) if x.numel() > 1 else (xf.new_zeros(()), xf.mean())
+    out = {
+        "mean": mean,
+        "std": std,
+        "abs_max": xf.abs().amax(),
+        "finite_fraction": torch.isfinite(xf).float().mean(),
+        "between_std": stats.between_sample_std_tensor(xf),
+    }
+    if x.dim() >= 2 and 1 < x.shape[1] <= max_channels and x.shape[0] > 1:
+        channels = stats.per_feature(xf)  # (C, N * ...)
+        ch_std, ch_mean = torch.std_mean(channels, dim=1)
+        out["channel_mean"], out["channel_std"] = ch_mean, ch_std
+    return out
+
+
+class InputProbe(Probe):
+    """One permanent forward pre-hook on the model (the only hook kept between sampled steps): it measures the
+    input of the first training forward of a sampled step and of one evaluation forward per sampling interval,
+    and counts evaluation forwards run in train mode."""
+
+    name = "inputs"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._record: StepRecord | None = None
+        self._eval_armed = False
+        self._eval: dict[str, torch.Tensor] = {}
+        self.eval_forwards = 0
+        self.train_mode_eval_forwards = 0
+
+    def attach(self) -> None:
+        model = self.ctx.model
+        if model is not None:
+            self.permanent.add(model.register_forward_pre_hook(self.guarded(self._forward), with_kwargs=True))
+
+    def arm(self, record: StepRecord) -> None:
+        self._record = record
+        self._eval_armed = True
+
+    def _forward(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
+        self.ctx.last_forward = next(FORWARDS)
+        if torch.is_grad_enabled():
+            record, self._record = self._record, None
+            if record is not None:
+                x = first_tensor(args, kwargs)
+                if x is not None and x.is_floating_point():
+                    for key, value in input_stats(x, self.ctx.config.max_channels).items():
+                        record.put(f"input.{key}", value)
+                record.note("input.float", x is not None and x.is_floating_point())
+            return
+        self.eval_forwards += 1
+        self.train_mode_eval_forwards += module.training
+        if self._eval_armed:
+            self._eval_armed = False
+            x = first_tensor(args, kwargs)
+            if x is not None and x.is_floating_point():
+                self._eval = input_stats(x, self.ctx.config.max_channels)
+
+    def finish(self, record: StepRecord) -> None:
+        record.note("eval.forwards", self.eval_forwards)
+        record.note("eval.train_mode_forwards", self.train_mode_eval_forwards)
+        for key, value in self._eval.items():
+            record.put(f"eval_input.{key}", value)
+        self._eval = {}
+
+    def disarm(self) -> None:
+        super().disarm()
+        self._record = None

@@ -1,0 +1,124 @@
+"""Statistics of the model's output, the targets and the loss of a sampled step: diversity, range, class
+histograms, and how the loss relates to the outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from torchmedic import stats
+from torchmedic.batch import primary_output
+from torchmedic.monitor.probes.base import Probe
+from torchmedic.monitor.record import StepRecord
+
+MAX_CLASSES = 100_000  # class histograms beyond this many classes cost more than they tell
+IGNORE = -100  # cross-entropy's default ignore_index: labels out of range are left out
+
+
+def class_dim(outputs: torch.Tensor, targets: torch.Tensor | None) -> int | None:
+    """The dimension of `outputs` that holds class scores: 1 by PyTorch's convention, the last one for
+    (N, T, C) outputs against (N, T) targets; None for a single output unit."""
+    if outputs.dim() < 2 or outputs.shape[1 if outputs.dim() == 2 else -1] < 2:
+        return None
+    if targets is None or outputs.dim() != targets.dim() + 1:
+        return 1 if outputs.dim() == 2 else None
+    if outputs.shape[:1] + outputs.shape[2:] == targets.shape:
+        return 1
+    if outputs.shape[:-1] == targets.shape:
+        return -1
+    return None
+
+
+class OutputProbe(Probe):
+    """Keeps a reference to the model's output on a sampled step (or takes what `log()` passed) and reduces it,
+    with the targets and the loss, when the step's record closes."""
+
+    name = "outputs"
+
+    def arm(self, record: StepRecord) -> None:
+        model = self.ctx.model
+        if model is not None:
+            self.temporary.add(model.register_forward_hook(self.guarded(self._capture(record))))
+
+    def _capture(self, record: StepRecord) -> Any:
+        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
+            out = primary_output(output)
+            if torch.is_grad_enabled() and record.outputs is None and isinstance(out, torch.Tensor):
+                record.outputs = out.detach()
+
+        return hook
+
+    def finish(self, record: StepRecord) -> None:
+        if record.loss is not None:
+            record.put("loss", record.loss.detach().float().mean())
+        if record.loss_kind is not None:
+            record.note("loss.kind", record.loss_kind)
+        o, t = record.outputs, record.targets
+        if o is not None and o.is_floating_point() and o.numel() > 0:
+            self._outputs(record, o.detach())
+        if t is not None and t.numel() > 0:
+            self._targets(record, t.detach(), o)
+        if o is not None and t is not None and o.is_floating_point():
+            self._pairs(record, o.detach(), t.detach())
+
+    def _outputs(self, record: StepRecord, o: torch.Tensor) -> None:
+        of = o.float()
+        record.note("output.shape", list(o.shape))
+        record.note("output.units", int(o.shape[1]) if o.dim() >= 2 else 1)
+        std, mean = torch.std_mean(of) if of.numel() > 1 else (of.new_zeros(()), of.mean())
+        record.put("output.mean", mean)
+        record.put("output.std", std)
+        record.put("output.min", of.amin())
+        record.put("output.max", of.amax())
+        record.put("output.between_std", stats.between_sample_std_tensor(of))
+        record.put("output.zero_fraction", (of == 0).float().mean())
+        record.put("output.finite_fraction", torch.isfinite(of).float().mean())
+        if o.dim() == 2 and o.shape[1] >= 2:  # rows of probabilities sum to 1; rows of log-probabilities to 0 in exp
+            record.put("output.row_sum_dev", (of.sum(dim=1) - 1).abs().mean())
+            record.put("output.logsumexp_dev", of.logsumexp(dim=1).abs().mean())
+
+    def _targets(self, record: StepRecord, t: torch.Tensor, o: torch.Tensor | None) -> None:
+        index = not t.is_floating_point() and not t.is_complex()
+        record.note("target.kind", "index" if index else "float")
+        record.note("target.shape", list(t.shape))
+        tf = t.float()
+        record.put("target.min", tf.amin())
+        record.put("target.max", tf.amax())
+        if not index:
+            std, mean = torch.std_mean(tf) if tf.numel() > 1 else (tf.new_zeros(()), tf.mean())
+            record.put("target.mean", mean)
+            record.put("target.std", std)
+            record.put("target.rms", tf.square().mean().sqrt())
+            record.put("target.finite_fraction", torch.isfinite(tf).float().mean())
+            record.put("target.negative_fraction", (tf < 0).float().mean())
+            record.put("target.above_one_fraction", (tf > 1).float().mean())
+        if not index and o is not None and o.numel() == t.numel() and o.is_floating_point():
+            self._binary(record, o.float().reshape(-1), tf.reshape(-1))
+        dim = None if o is None or not index else class_dim(o, t)
+        if o is not None and dim is not None and o.shape[dim] <= MAX_CLASSES:
+            classes = int(o.shape[dim])
+            record.put("target.hist", stats.class_histogram_tensor(t, classes), summed=True)
+            record.put("pred.hist", stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), summed=True)
+
+    def _binary(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
+        """Class histograms of a one-output binary task (rules use them when every target is 0 or 1)."""
+        record.put("target.binary_fraction", ((t == 0) | (t == 1)).float().mean())
+        threshold = torch.where((o.amin() >= 0) & (o.amax() <= 1), 0.5, 0.0)  # probabilities, else logits
+        record.put("target.hist", stats.class_histogram_tensor((t >= 0.5).long(), 2), summed=True)
+        record.put("pred.hist", stats.class_histogram_tensor((o >= threshold).long(), 2), summed=True)
+
+    def _pairs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
+        index = not t.is_floating_point()
+        dim = class_dim(o, t) if index else None
+        if dim is not None and o.dim() == 2 and record.loss is not None:  # the loss if the outputs were logits
+            known = torch.where((t >= 0) & (t < o.shape[1]), t.long(), IGNORE)
+            record.put("loss.ce_on_outputs", F.cross_entropy(o.float(), known, ignore_index=IGNORE))
+        if not index and o.shape != t.shape:
+            try:
+                broadcast = torch.broadcast_shapes(o.shape, t.shape)
+            except RuntimeError:
+                return
+            record.note("loss.broadcast_numel", int(torch.Size(broadcast).numel()))
+            record.note("loss.output_numel", int(o.numel()))

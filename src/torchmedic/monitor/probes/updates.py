@@ -1,0 +1,62 @@
+"""Weight norms, how far one optimizer step moves each weight relative to its size, and identical weight rows."""
+
+from __future__ import annotations
+
+import torch
+
+from torchmedic.monitor.context import Context
+from torchmedic.monitor.probes.base import Probe, stack
+from torchmedic.monitor.record import StepRecord
+
+TINY = 1e-30  # keeps ratios of all-zero weights finite without changing any real ratio
+
+
+class UpdateProbe(Probe):
+    """Copies the trained weights before a sampled step and compares after it (memory: one copy, for one step)."""
+
+    name = "updates"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self._params: list[torch.Tensor] = []
+        self._before: list[torch.Tensor] = []
+        self._size = torch.zeros(0)
+
+    def before_step(self, record: StepRecord) -> None:
+        self._params = [p for p in self.ctx.trained_params() if not p.is_sparse]
+        if not self._params:
+            return
+        self._before = [p.detach().clone() for p in self._params]
+        norms = stack(list(torch._foreach_norm(self._before)))
+        self._size = norms.clamp_min(TINY)
+        names = [self.ctx.name(p) for p in self._params]
+        record.put_scoped("weight.norm", norms, names)
+        record.put("weight.norm", norms.norm())
+        rows = [
+            (n, w)
+            for n, w, p in zip(names, self._before, self._params, strict=True)
+            if w.dim() >= 2 and w.shape[0] >= 2 and id(p) in self.ctx.unit_params
+        ]
+        if rows:  # 0 when every row (unit) of a layer equals the first: the units cannot become different
+            spread = stack([(w - w[:1]).abs().amax() / w.abs().amax().clamp_min(TINY) for _, w in rows])
+            record.put_scoped("weight.row_spread", spread, [n for n, _ in rows])
+
+    def after_step(self, record: StepRecord) -> None:
+        if not self._params:
+            return
+        after = [p.detach() for p in self._params]
+        moved = stack(list(torch._foreach_norm(torch._foreach_sub(after, self._before))))
+        ratio = moved / self._size
+        names = [self.ctx.name(p) for p in self._params]
+        record.put_scoped("update.ratio", ratio, names)
+        weights = [i for i, p in enumerate(self._params) if p.dim() >= 2]
+        if weights:  # matrices and kernels: biases start at 0, which makes their ratios meaningless
+            picked = ratio[torch.tensor(weights, device=ratio.device)]
+            record.put("update.ratio_max", picked.max())
+            record.put("update.ratio_median", picked.median())
+        record.put("update.norm", moved.norm())
+        self.disarm()
+
+    def disarm(self) -> None:
+        super().disarm()
+        self._params, self._before = [], []

@@ -1,0 +1,78 @@
+"""What the probes measure on one sampled step, kept on the device until one sync reads it all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from torchmedic.signals import Signals, Value
+
+Key = tuple[str, str]  # (signal name, scope)
+
+
+@dataclass
+class StepRecord:
+    """Measurements of sampled step `step`: tensors (read in one batch by `resolve`) and plain Python values.
+
+    The user's `log()` call and the model's forward fill `loss`, `outputs`, `targets`; probes turn them into
+    statistics when the record closes."""
+
+    step: int
+    tensors: dict[Key, tuple[torch.Tensor, bool]] = field(default_factory=dict)  # value, summed across ranks
+    scopes: dict[str, list[str]] = field(default_factory=dict)  # name -> scope of each entry of a per-layer vector
+    values: dict[Key, Value] = field(default_factory=dict)
+    loss: torch.Tensor | None = None
+    outputs: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
+    loss_kind: str | None = None
+    logged: bool = False  # `log()` already filled this record
+
+    def put(self, name: str, value: torch.Tensor, scope: str = "", *, summed: bool = False) -> None:
+        """A tensor statistic (0-d or 1-d): averaged across ranks, or added up when `summed` (counts)."""
+        self.tensors[(name, scope)] = (value.detach(), summed)
+
+    def put_scoped(self, name: str, values: torch.Tensor, scopes: list[str]) -> None:
+        """One statistic for many layers at once: entry i of the 1-d `values` belongs to `scopes[i]`."""
+        self.tensors[(name, "*")] = (values.detach(), False)
+        self.scopes[name] = list(scopes)
+
+    def note(self, name: str, value: Value, scope: str = "") -> None:
+        """A value known without touching the device (a flag, a count, a shape)."""
+        self.values[(name, scope)] = value
+
+    def resolve(self, reduce: Callable[[torch.Tensor], None] | None = None, world: int = 1) -> Signals:
+        """Every measurement as signals, reading all tensors with one transfer (and one all-reduce when `reduce`)."""
+        signals = Signals()
+        keys = sorted(self.tensors)  # the same order on every rank
+        if keys:
+            first = self.tensors[keys[0]][0]
+            dtype = torch.float32 if first.device.type == "mps" else torch.float64
+            flat = [self.tensors[k][0].to(first.device, dtype).reshape(-1) for k in keys]
+            sizes = [t.numel() for t in flat]
+            packed = torch.cat(flat)
+            if reduce is not None and world > 1:
+                reduce(packed)
+                scale = torch.cat(
+                    [
+                        torch.full((n,), 1.0 if self.tensors[k][1] else 1.0 / world, dtype=dtype)
+                        for k, n in zip(keys, sizes, strict=True)
+                    ]
+                ).to(packed.device)
+                packed = packed * scale
+            numbers: list[float] = packed.tolist()  # the one device sync of a sampled step
+            offset = 0
+            for (name, scope), n in zip(keys, sizes, strict=True):
+                chunk = numbers[offset : offset + n]
+                offset += n
+                if scope == "*":
+                    for layer, number in zip(self.scopes[name], chunk, strict=True):
+                        signals.emit(name, number, layer, self.step)
+                    continue
+                value: Any = chunk[0] if self.tensors[(name, scope)][0].dim() == 0 else chunk
+                signals.emit(name, value, scope, self.step)
+        for (name, scope), value in self.values.items():
+            signals.emit(name, value, scope, self.step)
+        return signals
