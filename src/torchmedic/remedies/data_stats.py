@@ -150,11 +150,13 @@ class _Moments:
     def result(self, truncated: bool) -> DatasetStats:
         assert self.values is not None
         std = (self.m2 / self.values.clamp(min=1)).sqrt()
-        as_tuple = lambda t: tuple(float(v) for v in t)  # noqa: E731
         classes = None if self.classes is None or not len(self.classes) else tuple(int(c) for c in self.classes)
-        return DatasetStats(self.count, self.shape, self.dtype, as_tuple(self.mean), as_tuple(std),
-                            as_tuple(self.low), as_tuple(self.high), self.nonfinite, classes, self.duplicates,
-                            truncated)  # fmt: skip
+        return DatasetStats(self.count, self.shape, self.dtype, _floats(self.mean), _floats(std), _floats(self.low),
+                            _floats(self.high), self.nonfinite, classes, self.duplicates, truncated)  # fmt: skip
+
+
+def _floats(values: torch.Tensor) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
 
 
 def _batches(data: Any) -> Iterator[Batch]:

@@ -26,7 +26,7 @@ class SuggestConfig:
     bandwidth_decades: float = 0.25  # Gaussian kernel sigma in log10(lr): ~3 points at 100 points over 8 decades
     min_points: int = 8  # fewer finite losses than this cannot show a descent and a minimum
     window_decades: float = 0.5  # the start level and the level at the minimum are medians over 0.5 decade of LR
-    min_fall_z: float = 4.0  # the fall must be 4 standard errors: the lowest of ~15 windows of noise is ~2 below
+    min_fall_z: float = 4.0  # the fall must be 4 standard errors: the lowest of ~15 noise windows is ~2 below by chance
     min_fall_fraction: float = 0.02  # and 2% of the start level: batch-to-batch wander is not learning
     descent_start: float = 0.9  # the descent starts where the loss was last above min + 90% of its total drop
     minimum_divisor: float = 3.0  # the loss minimum sits just below divergence (~2 / curvature); a third is stable
