@@ -36,7 +36,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TorchMedicError as exc:
         print(f"torchmedic: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

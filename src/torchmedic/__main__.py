@@ -1,0 +1,7 @@
+"""`python -m torchmedic ...` runs the same command as `torchmedic ...`."""
+
+import sys
+
+from torchmedic.cli import main
+
+sys.exit(main())
