@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from setups import Setup, healthy_cnn, sick
 from torch import nn
 
 import torchmedic
+
+from setups import Setup, healthy_cnn, sick
 
 
 def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from setups import benign, sick
 
 import torchmedic
 from torchmedic.causes import pre_causes
 from torchmedic.rules import rules_for
+
+from setups import benign, sick
 
 PRE_RULES = sorted(r.cause for r in rules_for("pre"))
 
