@@ -100,6 +100,15 @@ def photos() -> Split:
     return _split(np.stack(xs), np.array(ys, dtype=np.int64))
 
 
+def column_as_target(split: Split, column: int) -> Split:
+    """A regression task made from a tabular dataset: predict feature `column` (as [N, 1]) from the other features."""
+
+    def rest(x: np.ndarray) -> np.ndarray:
+        return np.delete(x, column, axis=1)
+
+    return Split(rest(split.x_train), split.x_train[:, [column]], rest(split.x_test), split.x_test[:, [column]])
+
+
 def standardize(split: Split) -> Split:
     """Tabular features standardized with the train part's per-feature mean and std (the usual StandardScaler)."""
     mean, std = split.x_train.mean(0), split.x_train.std(0) + 1e-8

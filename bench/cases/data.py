@@ -11,6 +11,7 @@ from bench.cases.registry import Setup, case
 from bench.data import (
     Split,
     breast_cancer,
+    column_as_target,
     diabetes,
     digits32,
     eval_loader,
@@ -86,8 +87,7 @@ def data_raw_targets_sgd() -> Setup:
 @case("data.target_scale", steps=300, split="holdout")
 def data_raw_targets_adam() -> Setup:
     """Predict wine proline (278..1680) from the other features, Adam lr=1e-3: the output never reaches that scale."""
-    w = wine()
-    d = standardize(Split(np.delete(w.x_train, 12, 1), w.x_train[:, 12:], np.delete(w.x_test, 12, 1), w.x_test[:, 12:]))
+    d = standardize(column_as_target(wine(), 12))
     model = mlp([12, 32, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     return Setup(

@@ -1,0 +1,42 @@
+"""BatchNorm trained on batches of 2: the batch statistics are degenerate, eval-mode outputs differ from training."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from bench.cases.registry import Setup, case
+from bench.data import breast_cancer, digits, eval_loader, loader, standardize
+from bench.models import mlp
+
+
+@case("mode.bn_small_batch", steps=300)
+def mode_bn_batch2_mlp() -> Setup:
+    """A 10-layer MLP with BatchNorm1d trained with batch_size=2: each normalized feature is just +-1 in training."""
+    d = standardize(digits())
+    model = mlp([64] + [128] * 10 + [10], batch_norm=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return Setup(
+        model,
+        loader(d.x_train, d.y_train, 2),
+        nn.CrossEntropyLoss(),
+        optimizer,
+        eval_loader(d.x_test, d.y_test),
+        "classification",
+    )
+
+
+@case("mode.bn_small_batch", steps=300, split="holdout")
+def mode_bn_batch2_sgd() -> Setup:
+    """Breast cancer, a 10-layer BatchNorm1d MLP with batch_size=2 and SGD: in eval mode it predicts one class."""
+    d = standardize(breast_cancer())
+    model = mlp([30] + [64] * 10 + [2], batch_norm=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    return Setup(
+        model,
+        loader(d.x_train, d.y_train, 2),
+        nn.CrossEntropyLoss(),
+        optimizer,
+        eval_loader(d.x_test, d.y_test),
+        "binary",
+    )
