@@ -80,7 +80,8 @@ class AutoMonitor:
         self.loads: list[LoadEvent] = []
         self._candidates: OrderedDict[int, weakref.ref[nn.Module]] = OrderedDict()
         self._depth = 0
-        self._steps = 0
+        self._discovery_steps = 0
+        self._waiting: dict[int, int] = {}  # id(optimizer) -> steps taken while its model is looked for
         self._pending: tuple[Any, Any, Any, str] | None = None  # the latest loss call before any session
         self._sinks: list[Sink] = []
         self._hooks, self._discovery = Handles(), Handles()
@@ -91,8 +92,7 @@ class AutoMonitor:
         self._sinks = make_sinks(self.log_dir, self.config, {"mode": "torchmedic run"})
         self._hooks.add(register_optimizer_step_pre_hook(self._before_step))
         self._hooks.add(register_optimizer_step_post_hook(self._after_step))
-        self._discovery.add(register_module_forward_pre_hook(self._enter))
-        self._discovery.add(register_module_forward_hook(self._leave, always_call=True))
+        self._discover()
         for name in LOSSES:
             self._patch(F, name, self._loss_wrapper(name, getattr(F, name)))
         self._patch(nn.Module, "load_state_dict", self._load_wrapper(nn.Module.load_state_dict))
@@ -125,10 +125,18 @@ class AutoMonitor:
         return max((session.step for _, session in self.sessions), default=0)
 
     # ---- optimizer events ---------------------------------------------------------------------------------------
-    def _session(self, optimizer: torch.optim.Optimizer) -> Session:
+    def _session(self, optimizer: torch.optim.Optimizer) -> Session | None:
+        """The optimizer's session; a new optimizer gets one once the model that runs with it is known."""
         for ref, session in self.sessions:
             if ref() is optimizer:
                 return session
+        key = id(optimizer)
+        if not len(self._discovery):  # found after discovery ended: look for its model during its next step
+            self._discover()
+            self._waiting[key] = 0
+            return None
+        if key in self._waiting and not self._candidates:
+            return None
         session = Session(
             self._model_of(optimizer),
             optimizer,
@@ -138,6 +146,7 @@ class AutoMonitor:
             sinks=[_Shared(s) for s in self._sinks],
             loads=self.loads,
         )
+        session.step = self._waiting.pop(key, 0)  # steps it took before its model was found
         self.sessions.append((weakref.ref(optimizer), session))
         session.start()
         if self._pending is not None:  # the loss of this very step, computed before the optimizer was known
@@ -157,14 +166,26 @@ class AutoMonitor:
         return best[1] if best[0] > 0 else alive[0]
 
     def _before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self._session(optimizer).before_step()
+        session = self._session(optimizer)
+        if session is not None:
+            session.before_step()
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-        self._session(optimizer).after_step()
-        self._steps += 1
-        if self._steps >= DISCOVERY_STEPS and len(self._discovery):
+        session = self._session(optimizer)
+        if session is not None:
+            session.after_step()
+        elif id(optimizer) in self._waiting:
+            self._waiting[id(optimizer)] += 1
+        self._discovery_steps += 1
+        if self._discovery_steps >= DISCOVERY_STEPS and len(self._discovery) and not self._waiting:
             self._discovery.remove()
             self._candidates.clear()
+
+    def _discover(self) -> None:
+        """Install the global forward hooks that find top-level modules (they slow every module call a little)."""
+        self._discovery_steps = 0
+        self._discovery.add(register_module_forward_pre_hook(self._enter))
+        self._discovery.add(register_module_forward_hook(self._leave, always_call=True))
 
     # ---- forward discovery ----------------------------------------------------------------------------------------
     def _enter(self, module: nn.Module, args: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from torchmedic.rules.live.config import LiveRuleConfig
 from torchmedic.signals import Signals
 
 
@@ -38,3 +39,30 @@ def largest(values: dict[str, Any]) -> tuple[str, float] | None:
 
 def names(items: list[str], limit: int = 4) -> str:
     return ", ".join(items[:limit]) + (", ..." if len(items) > limit else "")
+
+
+def input_scale(s: Signals) -> float | None:
+    """max(|mean|, std) of the latest sampled input; None when not measured."""
+    mean, std = number(s, "input.mean"), number(s, "input.std")
+    return None if mean is None or std is None else max(abs(mean), std)
+
+
+def inputs_unnormalized(s: Signals, c: LiveRuleConfig) -> bool:
+    """Inputs far above unit scale: they explain huge activations, losses and steps on their own."""
+    scale = input_scale(s)
+    return scale is not None and scale >= c.max_input_scale
+
+
+def label_entropy_ratio(s: Signals) -> float | None:
+    """Label entropy per batch over what a batch of that size could hold of the run's labels (~1 when shuffled)."""
+    total, batch = number(s, "target.entropy.total"), number(s, "target.batch_entropy.recent")
+    size, seen = number(s, "target.batch_size"), s.get("target.hist.total") or []
+    if s.get("target.kind") != "index" or total is None or batch is None or not size or sum(v > 0 for v in seen) < 2:
+        return None
+    reference = min(total, math.log(size))  # a batch of N samples cannot hold more than ln N nats
+    return batch / reference if reference > 0 else None
+
+
+def batches_sorted(s: Signals, c: LiveRuleConfig) -> bool:
+    ratio = label_entropy_ratio(s)
+    return ratio is not None and ratio <= c.unshuffled_entropy_ratio

@@ -14,6 +14,7 @@ class LiveRuleConfig:
     max_update_ratio: float = 1e-2  # update/weight norm per step: healthy ~1e-3 (Karpathy); 10x above kills units
     min_update_ratio: float = 1e-5  # 100x below the healthy ~1e-3: steps cannot move the weights
     min_loss_progress: float = 0.05  # a run whose loss stayed within 5% of its first value has not left the start
+    min_grad_kept: float = 1e-2  # grad norm now / first: below, the gradient vanished; small steps are not the LR
     min_trend_samples: int = 5  # sampled steps before a flat loss or a slow update counts as a trend
     lr_collapse_decades: int = 3  # an LR 1000x below its peak moves weights ~1e-6 per step: training has stopped
     lr_collapse_share: float = 0.1  # ... for >= 10% of the steps before it: a cosine tail to 0 lasts ~2%
@@ -42,7 +43,7 @@ class LiveRuleConfig:
     unshuffled_entropy_ratio: float = 0.5  # label entropy of a batch below half the run's: batches sorted by class
     max_eval_shift: float = 1.0  # |eval mean - train mean| in training stds: same data stays within ~0.2
     max_eval_std_ratio: float = 3.0  # eval std / train std beyond 3x (or below 1/3): other preprocessing
-    min_eval_captures: int = 2  # evaluation batches seen before comparing them with training batches
+    min_eval_captures: int = 1  # one evaluation batch of the same data stays far inside both thresholds
 
     # --- loss and architecture ---
     max_row_sum_dev: float = 1e-3  # |sum of a row - 1|: rows of a softmax sum to 1 up to rounding

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from torchmedic.finding import Evidence, Finding, Fix, format_value
-from torchmedic.rules.live.common import classification, finite, number
+from torchmedic.rules.live.common import batches_sorted, classification, early, finite, label_entropy_ratio, number
 from torchmedic.rules.live.config import LiveRuleConfig
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
@@ -135,6 +135,8 @@ def target_scale(s: Signals, c: LiveRuleConfig) -> Finding | None:
 @rule("data.class_imbalance", seen_by="live")
 def class_imbalance(s: Signals, c: LiveRuleConfig) -> Finding | None:
     """The cheapest way to lower the loss on imbalanced labels is to predict the majority class for everything."""
+    if early(s):
+        return None  # at init predictions lean on an arbitrary class: a collapse means something once trained
     pred, total = s.get("pred.hist.window"), s.get("target.hist.total")
     if not classification(s) or not isinstance(pred, list) or not isinstance(total, list) or len(pred) < 2:
         return None
@@ -168,15 +170,10 @@ def class_imbalance(s: Signals, c: LiveRuleConfig) -> Finding | None:
 @rule("data.unshuffled", seen_by="live")
 def unshuffled(s: Signals, c: LiveRuleConfig) -> Finding | None:
     """Batches of one class pull the model toward that class in turn: it predicts the latest one."""
-    if s.get("target.kind") != "index":
+    ratio = label_entropy_ratio(s)
+    if ratio is None or not batches_sorted(s, c):
         return None
-    total, batch = number(s, "target.entropy.total"), number(s, "target.batch_entropy.recent")
-    size, seen = number(s, "target.batch_size"), s.get("target.hist.total") or []
-    if total is None or batch is None or not size or sum(v > 0 for v in seen) < 2:
-        return None
-    reference = min(total, math.log(size))  # a batch of N samples cannot hold more than ln N nats
-    if reference <= 0 or batch > c.unshuffled_entropy_ratio * reference:
-        return None
+    total, batch = s.get("target.entropy.total"), s.get("target.batch_entropy.recent")
     return Finding(
         "data.unshuffled",
         0.85,
@@ -185,7 +182,7 @@ def unshuffled(s: Signals, c: LiveRuleConfig) -> Finding | None:
         [
             Evidence(
                 "label entropy per batch / over the run",
-                batch / reference,
+                ratio,
                 f"> {c.unshuffled_entropy_ratio:g} (about 1 when shuffled)",
             )
         ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.live.common import early, finite, largest, names, number
+from torchmedic.rules.live.common import early, finite, inputs_unnormalized, largest, names, number
 from torchmedic.rules.live.config import LiveRuleConfig
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
@@ -51,8 +51,8 @@ def too_small(s: Signals, c: LiveRuleConfig) -> Finding | None:
 @rule("init.too_large", seen_by="live")
 def too_large(s: Signals, c: LiveRuleConfig) -> Finding | None:
     """Weights too large multiply the signal by > 1 per layer: logits explode or tanh/sigmoid saturate."""
-    if not early(s):
-        return None
+    if not early(s) or inputs_unnormalized(s, c):
+        return None  # huge inputs, not the weights, would explain huge logits
     depth = _depth_ratio(s)
     saturated = largest(s.scoped("act.saturation"))
     first_loss, units = number(s, "loss.first"), s.get("output.units", 0)

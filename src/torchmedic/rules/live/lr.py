@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from torchmedic.finding import Evidence, Finding, Fix, format_value
-from torchmedic.rules.live.common import finite, number
+from torchmedic.rules.live.common import batches_sorted, finite, inputs_unnormalized, number
 from torchmedic.rules.live.config import LiveRuleConfig
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
@@ -17,8 +17,9 @@ def _lr(s: Signals) -> float | None:
 
 
 def _explained_elsewhere(s: Signals, c: LiveRuleConfig) -> bool:
-    """Divergence that another cause explains: piled-up gradients, non-finite data, huge regression targets."""
-    if (number(s, "grad.stale_min") or 0) > 0:
+    """Divergence that another cause explains: piled-up gradients, non-finite or unscaled data (huge inputs make
+    every step huge), batches sorted by class (each new class raises the loss), huge regression targets."""
+    if (number(s, "grad.stale_min") or 0) > 0 or inputs_unnormalized(s, c) or batches_sorted(s, c):
         return True
     if s.get("input.nonfinite_steps", 0) or s.get("target.nonfinite_steps", 0):
         return True
@@ -76,8 +77,7 @@ def too_high(s: Signals, c: LiveRuleConfig) -> Finding | None:
             f"against {base:.0%} at the start; updates of up to {format_value(peak)} of the weights' size push "
             "ReLU inputs below zero for every sample, and dead units never recover.",
             [
-                Evidence("dead units now", now, f"near the start ({base:.0%})", layer),
-                Evidence("dead units over the first sampled steps", base, "", layer),
+                Evidence("dead units now, at the first sampled steps", [now, base], "no rise", layer),
                 ratio,
             ],
             Fix(
@@ -107,8 +107,12 @@ def too_low(s: Signals, c: LiveRuleConfig) -> Finding | None:
     fraction = number(s, "lr.fraction")
     if fraction is not None and fraction <= 10.0**-c.lr_collapse_decades:
         return None  # the schedule took it down: lr.schedule_collapse
-    if not number(s, "grad.norm"):
-        return None  # no gradient to scale: optim.not_updating
+    grad, grad_first = number(s, "grad.norm"), number(s, "grad.norm.first")
+    if not grad or (grad_first and grad < c.min_grad_kept * grad_first):
+        return None  # the gradient vanished (optim.not_updating): the LR is not what makes steps small
+    dead = _dead_rise(s)
+    if dead is not None and dead[1] - dead[2] >= c.dead_rise:
+        return None  # units died and pass no gradient: the LR is not what makes steps small
     recent, first = number(s, "loss.recent"), number(s, "loss.first")
     if recent is None or not first or recent < (1 - c.min_loss_progress) * first:
         return None  # the loss moved: it learns, however slowly
