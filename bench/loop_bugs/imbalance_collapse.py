@@ -1,0 +1,51 @@
+"""Churn prediction: 8% of the customers churn and the features say little about who. Plain cross-entropy finds
+the cheapest answer: "nobody churns", for every customer.
+
+expect: data.class_imbalance
+onset: traced  (the first step from which >= 95% of the training set is predicted as the majority class; the
+       script prints it when LOOPBUG_TRACE=1, a run without torchmedic)
+"""
+
+import os
+
+import torch
+from sklearn.datasets import make_classification
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+features, churned = make_classification(
+    n_samples=4000,
+    n_features=20,
+    n_informative=4,
+    n_redundant=2,
+    weights=[0.93, 0.07],
+    class_sep=0.5,
+    flip_y=0.02,
+    random_state=0,
+)
+x = torch.tensor(features, dtype=torch.float32)
+x = (x - x.mean(0)) / x.std(0)
+y = torch.tensor(churned)
+loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+
+model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+loss_fn = nn.CrossEntropyLoss()
+trace = os.environ.get("LOOPBUG_TRACE") == "1"
+
+step, onset = 0, None
+for epoch in range(8):
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        step += 1
+        if trace:
+            with torch.no_grad():
+                majority = (model(x).argmax(1) == 0).float().mean()
+            onset = (onset or step) if majority >= 0.95 else None
+    print(f"epoch {epoch}: loss {loss.item():.3f}")
+if trace:
+    print(f"ONSET {onset}")
