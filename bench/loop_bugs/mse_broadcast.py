@@ -21,7 +21,7 @@ model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 loss_fn = nn.MSELoss()
 
-for epoch in range(20):
+for _ in range(20):
     for xb, yb in loader:
         optimizer.zero_grad()
         loss = loss_fn(model(xb), yb)

@@ -4,6 +4,8 @@ expect: arch.output_activation
 onset: 1
 """
 
+import itertools
+
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
@@ -18,7 +20,7 @@ loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
 
 sizes = [64, 128, 64, 10]
 layers: list[nn.Module] = []
-for n_in, n_out in zip(sizes, sizes[1:]):
+for n_in, n_out in itertools.pairwise(sizes):
     layers += [nn.Linear(n_in, n_out), nn.ReLU()]
 model = nn.Sequential(*layers)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
