@@ -119,7 +119,7 @@ class OneUnitSoftmaxCNN(ConvNet):
         return F.softmax(super().forward(x), dim=-1)
 
 
-@case("arch.softmax_single_unit", steps=150, split="holdout")
+@case("arch.softmax_single_unit", steps=150)
 def arch_softmax_one_unit_cnn() -> Setup:
     """Photo patches, a CNN with a 1-unit head and F.softmax(dim=-1), BCELoss, SGD with momentum."""
     d = normalize_images(photos().map_x(lambda x: x.astype(np.float32) / 255))

@@ -170,7 +170,7 @@ class SqueezedMLP(nn.Module):
         return self.body(x).squeeze(1)
 
 
-@case("loss.shape_broadcast", steps=300, split="holdout")
+@case("loss.shape_broadcast", steps=300)
 def loss_broadcast_l1() -> Setup:
     """L1Loss on a squeezed [N] output and [N, 1] targets (wine proline, standardized): broadcast to [N, N]."""
     d = standardize(column_as_target(wine(), 12))

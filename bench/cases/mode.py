@@ -26,7 +26,7 @@ def mode_bn_batch2_mlp() -> Setup:
     )
 
 
-@case("mode.bn_small_batch", steps=300, split="holdout")
+@case("mode.bn_small_batch", steps=300)
 def mode_bn_batch2_sgd() -> Setup:
     """Breast cancer, a 10-layer BatchNorm1d MLP with batch_size=2 and SGD: in eval mode it predicts one class."""
     d = standardize(breast_cancer())
