@@ -53,8 +53,8 @@ def evaluate(setup: Setup) -> Metrics:
     if not torch.isfinite(out).all():
         return Metrics(setup.task, finite=False)
     if setup.task == "regression":
-        return _regression(out.reshape(len(out)), y.reshape(len(y)).float())
-    return _classification(setup.task, predict(out, setup.loss_fn), y.reshape(len(y)).long())
+        return regression_metrics(out.reshape(len(out)), y.reshape(len(y)).float())
+    return classification_metrics(setup.task, predict(out, setup.loss_fn), y.reshape(len(y)).long())
 
 
 def predict(out: torch.Tensor, loss_fn: object) -> torch.Tensor:
@@ -65,7 +65,8 @@ def predict(out: torch.Tensor, loss_fn: object) -> torch.Tensor:
     return (out.reshape(len(out)) > threshold).long()
 
 
-def _classification(task: str, pred: torch.Tensor, y: torch.Tensor) -> Metrics:
+def classification_metrics(task: str, pred: torch.Tensor, y: torch.Tensor) -> Metrics:
+    """Balanced accuracy (mean recall over the classes present), its chance level and the top-class share."""
     classes = y.unique()
     recalls = [(pred[y == c] == c).float().mean().item() for c in classes]
     n_classes = 2 if task == "binary" else max(len(classes), 2)
@@ -74,7 +75,8 @@ def _classification(task: str, pred: torch.Tensor, y: torch.Tensor) -> Metrics:
     return Metrics(task, True, accuracy, sum(recalls) / len(recalls), 1.0 / n_classes, top)
 
 
-def _regression(out: torch.Tensor, y: torch.Tensor) -> Metrics:
+def regression_metrics(out: torch.Tensor, y: torch.Tensor) -> Metrics:
+    """R²: 1 for a perfect fit, 0 for predicting the held-out mean, below 0 for worse."""
     ss_res = ((y - out) ** 2).sum().item()
     ss_tot = ((y - y.mean()) ** 2).sum().item()
     return Metrics("regression", True, r2=1.0 - ss_res / ss_tot)

@@ -45,6 +45,7 @@ def train(setup: Setup, steps: int) -> TrainResult:
     model.train()
     try:
         while len(losses) < steps:
+            epoch_start = len(losses)
             for batch in setup.loader:
                 x, y = split_batch(batch)
                 optimizer.zero_grad()
@@ -53,11 +54,13 @@ def train(setup: Setup, steps: int) -> TrainResult:
                 loss.backward()
                 optimizer.step()
                 losses.append(loss.item())
-                if not math.isfinite(losses[-1]) or len(losses) == steps:
+                if not math.isfinite(losses[-1]):
+                    return TrainResult(len(losses), losses[0], losses[-1])
+                if len(losses) == steps:
                     break
-            if losses and not math.isfinite(losses[-1]):
-                break
+            if len(losses) == epoch_start:
+                raise ValueError("the loader yielded no batches")
     except Exception as exc:  # a loss that raises is a failure of the setup, reported with its message
-        first = losses[0] if losses else math.nan
-        return TrainResult(len(losses), first, losses[-1] if losses else math.nan, f"{type(exc).__name__}: {exc}")
+        first, last = (losses[0], losses[-1]) if losses else (math.nan, math.nan)
+        return TrainResult(len(losses), first, last, f"{type(exc).__name__}: {exc}")
     return TrainResult(len(losses), losses[0], losses[-1])

@@ -13,7 +13,7 @@ import torch
 from sklearn.metrics import balanced_accuracy_score, r2_score
 
 from bench.cases import Case, Setup, all_cases
-from bench.metrics import _classification, _regression
+from bench.metrics import classification_metrics, regression_metrics
 from bench.training import split_batch
 
 CAUSES_MD = Path(__file__).resolve().parents[1] / "docs" / "causes.md"
@@ -29,8 +29,8 @@ FREQUENT = (  # the causes most reports name: each keeps an untouched variant in
     "optim.not_updating",
 )
 CASES = all_cases()
-FAULTY = [c for c in CASES if c.expected]
-HEALTHY = [c for c in CASES if not c.expected]
+FAULTY = [c for c in CASES if not c.healthy]
+HEALTHY = [c for c in CASES if c.healthy]
 
 
 def documented_causes() -> dict[str, set[str]]:
@@ -100,16 +100,16 @@ def test_holdout_split() -> None:
     assert set(FREQUENT) <= holdout_causes, f"no holdout variant of {sorted(set(FREQUENT) - holdout_causes)}"
 
 
-def test_classification_metrics_match_sklearn() -> None:
+def testclassification_metrics_metrics_match_sklearn() -> None:
     rng = np.random.default_rng(0)
     y, pred = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
-    metrics = _classification("classification", torch.from_numpy(pred), torch.from_numpy(y))
+    metrics = classification_metrics("classification", torch.from_numpy(pred), torch.from_numpy(y))
     assert metrics.balanced_accuracy == pytest.approx(balanced_accuracy_score(y, pred))
     assert metrics.chance == 0.25
     assert metrics.top_class_fraction == pytest.approx(np.bincount(pred).max() / 200)
 
 
-def test_regression_metric_matches_sklearn() -> None:
+def testregression_metrics_metric_matches_sklearn() -> None:
     rng = np.random.default_rng(0)
     y, out = rng.normal(size=100), rng.normal(size=100)
-    assert _regression(torch.from_numpy(out), torch.from_numpy(y)).r2 == pytest.approx(r2_score(y, out))
+    assert regression_metrics(torch.from_numpy(out), torch.from_numpy(y)).r2 == pytest.approx(r2_score(y, out))

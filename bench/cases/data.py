@@ -138,7 +138,10 @@ def _drop_unlabelled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 @case("data.class_imbalance", steps=200)
 def data_single_class() -> Setup:
-    """A filter meant to drop unlabelled rows (-1) written `y > 0`: only class 1 is left, so it predicts 1 always."""
+    """A filter meant to drop unlabelled rows (-1) written `y > 0`: only class 1 is left, so it predicts 1 always.
+
+    The held-out rows go through the same filter, so the failure shows as every prediction on one class.
+    """
     d = standardize(breast_cancer())
     rng = np.random.default_rng(0)
     y_train = np.where(rng.random(len(d.y_train)) < 0.1, -1, d.y_train)  # 10% of rows not yet reviewed

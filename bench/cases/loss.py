@@ -79,7 +79,7 @@ def loss_softmax_lambda() -> Setup:
 
 @case("loss.task_mismatch", steps=200)
 def loss_mse_on_class_indices() -> Setup:
-    """MSELoss against class indices stored as a float column: every one of the 10 outputs regresses the index."""
+    """MSELoss against class indices stored as a float [N, 1] column: each of the 10 outputs regresses the index."""
     d = normalize_images(digits32()).map_y(lambda y: y.astype(np.float32)[:, None])
     model = ConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

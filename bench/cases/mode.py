@@ -12,7 +12,7 @@ from bench.models import mlp
 
 @case("mode.bn_small_batch", steps=300)
 def mode_bn_batch2_mlp() -> Setup:
-    """A 10-layer MLP with BatchNorm1d trained with batch_size=2: each normalized feature is just +-1 in training."""
+    """A 10-layer BatchNorm1d MLP trained with batch_size=2: each normalized feature is +-1, eval mode is at chance."""
     d = standardize(digits())
     model = mlp([64] + [128] * 10 + [10], batch_norm=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
