@@ -127,23 +127,12 @@ def tensor(array: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.array(array))
 
 
-def loader(
-    x: np.ndarray | torch.Tensor,
-    y: np.ndarray | torch.Tensor,
-    batch_size: int,
-    *,
-    shuffle: bool = True,
-    seed: int = 0,
-    drop_last: bool = False,
-) -> DataLoader:
-    """A DataLoader over (x, y) whose shuffling order is fixed by `seed`, so every run sees the same batches."""
-    x, y = (t if isinstance(t, torch.Tensor) else tensor(t) for t in (x, y))
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(
-        TensorDataset(x, y), batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last
-    )
+def loader(x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool = True) -> DataLoader:
+    """A DataLoader over (x, y) whose shuffling order is seeded, so every run sees the same batches."""
+    generator = torch.Generator().manual_seed(0) if shuffle else None
+    return DataLoader(TensorDataset(tensor(x), tensor(y)), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def eval_loader(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_size: int = 256) -> DataLoader:
+def eval_loader(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> DataLoader:
     """The held-out part in fixed order, as the user would evaluate it."""
     return loader(x, y, batch_size, shuffle=False)
