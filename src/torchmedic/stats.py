@@ -69,12 +69,23 @@ def log_ratio(a: float, b: float) -> float:
 # with one device sync instead of one `.item()` each.
 
 
+def std_mean_tensor(x: torch.Tensor, dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(std, mean) like `torch.std_mean`, in two plain passes: several times faster on CPU than its Welford
+    reduction, and exact enough for monitoring (the mean is removed before squaring)."""
+    x = x.detach().float()
+    n = x.numel() if dim is None else x.shape[dim]
+    mean = x.mean() if dim is None else x.mean(dim=dim, keepdim=True)
+    var = (x - mean).square().sum() if dim is None else (x - mean).square().sum(dim=dim)
+    std = (var / max(n - 1, 1)).sqrt()
+    return std, mean if dim is None else mean.squeeze(dim)
+
+
 def between_sample_std_tensor(x: torch.Tensor) -> torch.Tensor:
     """`between_sample_std` as a 0-d tensor on the input's device."""
     x = x.detach().float()
     if x.dim() == 0 or x.shape[0] < 2:
         return x.new_zeros(())
-    return x.reshape(x.shape[0], -1).std(dim=0).mean()
+    return std_mean_tensor(x.reshape(x.shape[0], -1), dim=0)[0].mean()
 
 
 def dead_fraction_tensor(x: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,8 @@ class MonitorConfig:
     activations: bool = True  # per-layer forward hooks on sampled steps: the costliest probe, needed by init rules
     updates: bool = True  # one copy of the weights on sampled steps, for update/weight ratios
     max_channels: int = 64  # per-channel input statistics up to this many channels (RGB, tabular features)
+    stat_samples: int = 16  # activation and input statistics read the first 16 samples: scales and dead units
+    stat_elements: int = 65536  # ... and about this many values per layer (strided positions): a bounded cost
     tensorboard: bool = True  # also write TensorBoard events when a log_dir is given and tensorboard is installed
     rules: LiveRuleConfig = field(default_factory=LiveRuleConfig)
 

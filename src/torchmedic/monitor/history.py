@@ -91,7 +91,7 @@ class History:
             else:
                 s.emit(f"{name}.recent", statistics.fmean(values), step=step)
                 s.emit(f"{name}.series", values, step=step)
-        for kind, name in (("loss", "loss"), ("input", "input.finite_fraction"), ("target", "target.finite_fraction")):
+        for kind, name in (("loss", "loss"), ("input", "input.finite"), ("target", "target.finite")):
             value = s.get(name)
             if value is not None and (not _finite(value) or (name != "loss" and value < 1.0)):
                 self.nonfinite[kind] += 1

@@ -9,7 +9,7 @@ from torch import nn
 
 from torchmedic import stats
 from torchmedic.monitor.context import Context, unwrap
-from torchmedic.monitor.probes.base import Probe, stack
+from torchmedic.monitor.probes.base import Probe, stack, subsample
 from torchmedic.monitor.record import StepRecord
 
 RECTIFIERS = (nn.ReLU, nn.ReLU6)  # an output exactly 0 for every sample marks a dead unit
@@ -46,8 +46,9 @@ class ActivationProbe(Probe):
                 return
             if not torch.is_grad_enabled() or output.numel() < 2:
                 return
-            x = output.detach()
-            std, mean = torch.std_mean(x.float())
+            config = self.ctx.config
+            x = subsample(output, config.stat_samples, config.stat_elements)
+            std, mean = stats.std_mean_tensor(x)
             self._scale[name] = torch.stack([mean, std])
             if isinstance(module, RECTIFIERS):
                 self._dead[name] = stats.dead_fraction_tensor(x)

@@ -87,3 +87,14 @@ def stack(tensors: list[torch.Tensor]) -> torch.Tensor:
     """`torch.stack` of 0-d statistics that may live on different devices (model parallel)."""
     device = tensors[0].device
     return torch.stack([t.to(device) for t in tensors])
+
+
+def subsample(x: torch.Tensor, samples: int, elements: int) -> torch.Tensor:
+    """At most `samples` samples of a (N, C, ...) batch and about `elements` values, keeping every feature
+    (dim 1): positions beyond dim 1 are strided. Statistics of activations cost O(elements), not O(batch)."""
+    x = x.detach()[:samples]
+    if x.dim() <= 2 or x.numel() <= elements:
+        return x
+    positions = x.flatten(2)  # (n, C, L)
+    stride = -(-positions.numel() // elements)
+    return positions[:, :, ::stride]

@@ -8,8 +8,9 @@ from typing import Any
 import torch
 
 from torchmedic import stats
+from torchmedic.monitor.config import MonitorConfig
 from torchmedic.monitor.context import FORWARDS, Context
-from torchmedic.monitor.probes.base import Probe
+from torchmedic.monitor.probes.base import Probe, subsample
 from torchmedic.monitor.record import StepRecord
 
 
@@ -23,21 +24,23 @@ def first_tensor(args: Any, kwargs: Mapping[str, Any] | None = None) -> torch.Te
     return None
 
 
-def input_stats(x: torch.Tensor, max_channels: int) -> dict[str, torch.Tensor]:
+def input_stats(x: torch.Tensor, config: MonitorConfig) -> dict[str, torch.Tensor]:
     """Scale, range, finiteness and between-sample spread of a float input, per channel when there are few."""
-    x = x.detach()
+    max_channels = config.max_channels
+    finite = torch.isfinite(x.detach().sum())  # over the whole batch: one NaN/Inf anywhere spoils the sum
+    x = subsample(x, config.stat_samples, config.stat_elements)
     xf = x.float()
-    std, mean = torch.std_mean(xf) if x.numel() > 1 else (xf.new_zeros(()), xf.mean())
+    std, mean = stats.std_mean_tensor(xf) if x.numel() > 1 else (xf.new_zeros(()), xf.mean())
     out = {
         "mean": mean,
         "std": std,
         "abs_max": xf.abs().amax(),
-        "finite_fraction": torch.isfinite(xf).float().mean(),
+        "finite": finite,
         "between_std": stats.between_sample_std_tensor(xf),
     }
     if x.dim() >= 2 and 1 < x.shape[1] <= max_channels and x.shape[0] > 1:
         channels = stats.per_feature(xf)  # (C, N * ...)
-        ch_std, ch_mean = torch.std_mean(channels, dim=1)
+        ch_std, ch_mean = stats.std_mean_tensor(channels, dim=1)
         out["channel_mean"], out["channel_std"] = ch_mean, ch_std
     return out
 
@@ -73,7 +76,7 @@ class InputProbe(Probe):
             if record is not None:
                 x = first_tensor(args, kwargs)
                 if x is not None and x.is_floating_point():
-                    for key, value in input_stats(x, self.ctx.config.max_channels).items():
+                    for key, value in input_stats(x, self.ctx.config).items():
                         record.put(f"input.{key}", value)
                 record.note("input.float", x is not None and x.is_floating_point())
             return
@@ -83,7 +86,7 @@ class InputProbe(Probe):
             self._eval_armed = False
             x = first_tensor(args, kwargs)
             if x is not None and x.is_floating_point():
-                self._eval = input_stats(x, self.ctx.config.max_channels)
+                self._eval = input_stats(x, self.ctx.config)
 
     def finish(self, record: StepRecord) -> None:
         record.note("eval.forwards", self.eval_forwards)

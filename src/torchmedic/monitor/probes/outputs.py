@@ -67,14 +67,14 @@ class OutputProbe(Probe):
         of = o.float()
         record.note("output.shape", list(o.shape))
         record.note("output.units", int(o.shape[1]) if o.dim() >= 2 else 1)
-        std, mean = torch.std_mean(of) if of.numel() > 1 else (of.new_zeros(()), of.mean())
+        std, mean = stats.std_mean_tensor(of) if of.numel() > 1 else (of.new_zeros(()), of.mean())
         record.put("output.mean", mean)
         record.put("output.std", std)
         record.put("output.min", of.amin())
         record.put("output.max", of.amax())
         record.put("output.between_std", stats.between_sample_std_tensor(of))
         record.put("output.zero_fraction", (of == 0).float().mean())
-        record.put("output.finite_fraction", torch.isfinite(of).float().mean())
+        record.put("output.finite", torch.isfinite(mean) & torch.isfinite(std))  # one NaN/Inf spoils both
         if o.dim() == 2 and o.shape[1] >= 2:  # rows of probabilities sum to 1; rows of log-probabilities to 0 in exp
             record.put("output.row_sum_dev", (of.sum(dim=1) - 1).abs().mean())
             record.put("output.logsumexp_dev", of.logsumexp(dim=1).abs().mean())
@@ -87,11 +87,11 @@ class OutputProbe(Probe):
         record.put("target.min", tf.amin())
         record.put("target.max", tf.amax())
         if not index:
-            std, mean = torch.std_mean(tf) if tf.numel() > 1 else (tf.new_zeros(()), tf.mean())
+            std, mean = stats.std_mean_tensor(tf) if tf.numel() > 1 else (tf.new_zeros(()), tf.mean())
             record.put("target.mean", mean)
             record.put("target.std", std)
             record.put("target.rms", tf.square().mean().sqrt())
-            record.put("target.finite_fraction", torch.isfinite(tf).float().mean())
+            record.put("target.finite", torch.isfinite(mean) & torch.isfinite(std))
             record.put("target.negative_fraction", (tf < 0).float().mean())
             record.put("target.above_one_fraction", (tf > 1).float().mean())
         if not index and o is not None and o.numel() == t.numel() and o.is_floating_point():

@@ -90,7 +90,6 @@ def nonfinite(s: Signals, c: LiveRuleConfig) -> Finding | None:
         "after one update, every weight into NaN.",
         [
             Evidence(f"sampled batches with non-finite {which}", inputs or targets, "0"),
-            Evidence(f"finite share of the latest {which}", s.get(f"{which[:-1]}.finite_fraction"), "1"),
         ],
         Fix(
             "Clean or impute missing values in the dataset (or drop those rows).",
