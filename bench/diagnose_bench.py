@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", default="", help="only cases whose name contains this")
     parser.add_argument("--budget", type=float, default=30.0, help="budget_s passed to diagnose()")
     parser.add_argument("--json", type=Path, help="write the per-case results and the summary here")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads; 0 keeps torch's default")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 (default) keeps torch's default")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)  # script only: comparable single-thread timings on shared CPU machines

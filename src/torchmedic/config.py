@@ -45,6 +45,7 @@ class DiagnoseConfig:
     max_input_scale: float = 20.0  # |mean| or std of a standardized input is ~1; 0-255 pixels give ~100
     min_input_scale: float = 0.02  # normalizing twice leaves std ~0.004
     max_target_scale: float = 30.0  # regression targets beyond ~30x the output's reach need many steps to fit
+    max_class_like: int = 20  # integer targets with more distinct values are numbers (ages, counts), not classes
     majority_share: float = 0.8  # one class holding >= 80% of the labels
     collapse_share: float = 0.95  # >= 95% of predictions on one class is a collapse
     max_duplicate_share: float = 0.5  # more than half the samples identical to another

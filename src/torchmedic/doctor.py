@@ -19,17 +19,13 @@ from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DiagnoseConfig
 from torchmedic.context import Context, build
 from torchmedic.errors import InputError, TorchMedicError, TorchMedicWarning
-from torchmedic.finding import Finding
 from torchmedic.guard import preserved
-from torchmedic.interventions import INTERVENTIONS
 from torchmedic.probes.registry import PROBES, Probe
-from torchmedic.probes.trial_probe import emit_trial
 from torchmedic.report import Report
 from torchmedic.rules.registry import evaluate
+from torchmedic.verify import verify
 
 log = logging.getLogger(__name__)
-
-MAX_INTERVENTIONS = 5  # each costs one trial; more candidates than this are rarely all plausible
 
 
 def diagnose(
@@ -58,7 +54,7 @@ def diagnose(
         for probe in PROBES:
             _run_probe(ctx, probe)
         candidates = evaluate(ctx.signals, "pre", config)
-        _verify(ctx, candidates)
+        verify(ctx, candidates, config)
         findings = [f for f in evaluate(ctx.signals, "pre", config) if f.confidence >= config.min_confidence]
     return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started)
 
@@ -99,35 +95,3 @@ def _run_probe(ctx: Context, probe: Probe) -> None:
         message = f"{probe.name}: {type(exc).__name__}: {exc}"
         warnings.warn(f"torchmedic probe failed and was skipped: {message}", TorchMedicWarning, stacklevel=3)
         ctx.skipped.append(message)
-
-
-def _verify(ctx: Context, candidates: list[Finding]) -> None:
-    """Re-run the trial with each candidate's fix applied, most confident first, while the budget allows."""
-    if ctx.loss_error or "baseline" not in ctx.trials:
-        return
-    done = 0
-    for finding in candidates:
-        item = INTERVENTIONS.get(finding.cause)
-        if item is None or finding.verification is not None:
-            continue
-        if done >= MAX_INTERVENTIONS or ctx.remaining < 1.2 * _trial_cost(ctx):
-            ctx.skipped.append(f"verification of {finding.cause}: out of budget")
-            continue
-        setup = item.fn(ctx, ctx.setup(""))
-        if setup is None:
-            continue
-        try:
-            result = ctx.trial(setup, key=f"verify {finding.cause}")
-        except TorchMedicError:
-            raise
-        except Exception as exc:
-            ctx.skipped.append(f"verification of {finding.cause}: {type(exc).__name__}: {exc}")
-            continue
-        done += 1
-        prefix = f"verify.{finding.cause}"
-        emit_trial(ctx.signals, prefix, result)
-        baseline = ctx.trials["baseline"].after_held_out
-        ctx.signals.emit(f"{prefix}.metric", item.metric)
-        ctx.signals.emit(
-            f"{prefix}.baseline", getattr(baseline, "gain" if item.metric == "held_out_gain" else item.metric)
-        )

@@ -178,7 +178,10 @@ def matching_shapes(ctx: Context, setup: TrialSetup) -> TrialSetup:
 
 
 @intervention("optim.not_updating")
-def train_everything(ctx: Context, setup: TrialSetup) -> TrialSetup:
+def train_everything(ctx: Context, setup: TrialSetup) -> TrialSetup | None:
+    s = ctx.signals
+    if not (s.get("optim.unheld_trainable") or s.get("model.frozen") or not s.get("optim.held")):
+        return None  # every parameter already trains: the cause is elsewhere (a cut graph), no fix to try here
     model = setup.model
     for p in model.parameters():
         p.requires_grad_(True)

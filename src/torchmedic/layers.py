@@ -66,6 +66,14 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+def _signal_std(y: torch.Tensor) -> float:
+    """How much a layer's output varies with the input: the std of each feature over samples (and positions),
+    averaged over features. A constant bias per unit does not count, unlike in y.std()."""
+    if y.dim() < 2 or y.shape[0] < 2:
+        return 0.0
+    return float(per_feature(y.detach().float()).std(dim=1).mean())
+
+
 @contextmanager
 def recording(model: nn.Module, model_input: torch.Tensor | None = None) -> Iterator[Activity]:
     """Record activation statistics of every weight layer during the forward passes inside the block.
@@ -87,7 +95,7 @@ def recording(model: nn.Module, model_input: torch.Tensor | None = None) -> Iter
                 in_rms=float(xf.pow(2).mean().sqrt()) if xf is not None else float("nan"),
                 in_dead=dead_fraction(xf) if xf is not None and xf.dim() >= 2 else 0.0,
                 in_is_data=is_data or xf is None,
-                out_std=float(y.detach().float().std()) if y.numel() > 1 else 0.0,
+                out_std=_signal_std(y),
                 out_mean=float(y.detach().float().mean()),
                 batch=int(x.shape[0]) if x.dim() > 0 else 1,
             )

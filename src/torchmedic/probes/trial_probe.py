@@ -24,6 +24,7 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
         if len(r.losses) > window:
             s.emit(f"{prefix}.loss_rate", (first - last) / (len(r.losses) - window))  # fall per step
     s.emit(f"{prefix}.diverged", r.diverged)
+    s.emit(f"{prefix}.floor", r.before_train.floor)
     s.emit(f"{prefix}.gain_before", r.before_train.gain)
     s.emit(f"{prefix}.gain", r.after_train.gain)
     s.emit(f"{prefix}.held_out_gain_before", r.before_held_out.gain)

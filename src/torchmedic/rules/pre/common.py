@@ -10,6 +10,12 @@ from torchmedic.finding import Evidence, Verification, format_value
 from torchmedic.signals import Signals
 
 
+def class_like(s: Signals, c: DiagnoseConfig) -> bool:
+    """Targets that look like class indices: a handful of non-negative integers."""
+    present = s.get("target.classes_present", 0)
+    return s.get("target.histogram") is not None and 2 <= present <= c.max_class_like
+
+
 def held_out_gain(s: Signals) -> float | None:
     return s.get("trial.held_out_gain")
 
@@ -53,24 +59,42 @@ def symptom_evidence(s: Signals, c: DiagnoseConfig) -> list[Evidence]:
     return items
 
 
+def steps_to_learn(s: Signals, c: DiagnoseConfig, prefix: str) -> float:
+    """Steps the training loss of trial `prefix` needs, at the rate it fell, to beat the constant output by
+    min_gain: a linear extrapolation (optimistic, as loss curves flatten); inf when it did not fall."""
+    rate, last, floor = s.get(f"{prefix}.loss_rate"), s.get(f"{prefix}.loss_last"), s.get(f"{prefix}.floor")
+    if rate is None or last is None or floor is None or not math.isfinite(last):
+        return math.inf
+    remaining = last - floor * (1 - c.min_gain)
+    if remaining <= 0:
+        return 0.0
+    return remaining / rate if rate > 0 else math.inf
+
+
 def verification(s: Signals, cause: str, c: DiagnoseConfig) -> Verification | None:
-    """The verdict of the intervention run for `cause`: did its fix raise the held-out gain enough?"""
+    """The verdict of the intervention run for `cause`. The symptom is gone when the fix makes the model beat the
+    constant output on held-out data, stops a divergence, or makes the loss fall fast enough to learn within
+    `realistic_steps` where it did not before."""
     prefix = f"verify.{cause}"
     if not s.has(f"{prefix}.held_out_gain"):
         return None
+    label = s.get(f"{prefix}.label", "intervention")
+    if s.get(f"{prefix}.joint"):
+        label = f"{label} ({s.get(f'{prefix}.joint')})"
     metric = s.get(f"{prefix}.metric", "held_out_gain")
     before = s.get(f"{prefix}.baseline", s.get("trial.held_out_gain", 0.0))
     after = s.get(f"{prefix}.{metric}")
-    if metric == "held_out_gain":
-        learns = _finite(after) and after >= c.min_gain and (not _finite(before) or after - before >= c.verify_margin)
-        calmed = not _finite(before) and _finite(after) and not s.get(f"{prefix}.diverged")
-        passed = learns or calmed
-    else:  # balanced accuracy or top fraction style metrics: higher is better, must move by the margin
+    if metric != "held_out_gain":  # balanced accuracy: higher is better, must move by the margin
         passed = _finite(after) and _finite(before) and after - before >= c.verify_margin
-    label = s.get(f"{prefix}.label", "intervention")
-    if s.get(f"{prefix}.joint"):
-        label += " (together with the other verified fixes)"
-    return Verification(label, metric.replace("_", " "), float(before), float(after), bool(passed))
+        return Verification(label, metric.replace("_", " "), float(before), float(after), bool(passed))
+    learns = _finite(after) and after >= c.min_gain and (not _finite(before) or after - before >= c.verify_margin)
+    calmed = not _finite(before) and _finite(after) and not s.get(f"{prefix}.diverged")
+    if learns or calmed:
+        return Verification(label, "held-out gain", float(before), float(after), True)
+    slow, fixed = steps_to_learn(s, c, s.get(f"{prefix}.reference", "trial")), steps_to_learn(s, c, prefix)
+    if slow > c.realistic_steps >= fixed and _finite(after) and (not _finite(before) or after >= before):
+        return Verification(label, "steps to learn at the trial's rate", slow, fixed, True)
+    return Verification(label, "held-out gain", float(before), float(after), False)
 
 
 def _finite(x: float | None) -> bool:

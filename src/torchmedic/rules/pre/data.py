@@ -5,6 +5,7 @@ from __future__ import annotations
 from torchmedic.config import DiagnoseConfig
 from torchmedic.finding import Evidence, Finding, Fix
 from torchmedic.rules.pre.common import (
+    class_like,
     collapsed,
     confirm,
     diverged,
@@ -199,7 +200,7 @@ def _init_loss_ratio(s: Signals) -> float | None:
 
 @rule("data.target_scale")
 def target_scale(s: Signals, c: DiagnoseConfig) -> Finding | None:
-    if s.get("task.kind") != "regression":
+    if s.get("task.kind") != "regression" or class_like(s, c):
         return None
     mean, std = s.get("target.mean"), s.get("target.std")
     out_std, out_abs = s.get("output.between_std", 0.0), s.get("output.abs_mean", 0.0)

@@ -95,11 +95,17 @@ def too_large(s: Signals, c: DiagnoseConfig) -> Finding | None:
     )
 
 
-@rule("init.symmetric")
-def symmetric(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def _identical_units(s: Signals) -> list[str]:
+    """Hidden weight layers whose rows (units) are all the same."""
     head = s.get("model.head")
     distinct, rows = s.scoped("weight.distinct_rows"), s.scoped("weight.rows")
-    clones = [name for name, n in distinct.items() if n == 1 and rows.get(name, 1) > 1 and name != head]
+    return [name for name, n in distinct.items() if n == 1 and rows.get(name, 1) > 1 and name != head]
+
+
+@rule("init.symmetric")
+def symmetric(s: Signals, c: DiagnoseConfig) -> Finding | None:
+    clones = _identical_units(s)
+    rows = s.scoped("weight.rows")
     if not clones:
         return None
     check = verification(s, "init.symmetric", c)
@@ -128,6 +134,8 @@ def dead_units(s: Signals, c: DiagnoseConfig) -> Finding | None:
     check = verification(s, "init.dead_units", c)
     layer = max(dead, key=dead.__getitem__)
     prior = 0.9 if dead[layer] >= 0.999 else 0.65 + 0.1 * stuck(s, c)
+    if _identical_units(s):
+        prior = 0.5  # zero or constant weights make the units identical, and dead with them: symmetry comes first
     biases = s.scoped("bias.mean")
     negative = {k: v for k, v in biases.items() if v < -0.5}
     evidence = [

@@ -7,7 +7,7 @@ import re
 
 from torchmedic.config import DiagnoseConfig
 from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import confirm, fmt, module_ref, stuck, symptom_evidence, verification
+from torchmedic.rules.pre.common import class_like, confirm, fmt, module_ref, stuck, symptom_evidence, verification
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 from torchmedic.task import ELEMENTWISE_LOSSES, REGRESSION_LOSSES, SOFTMAX_LOSSES
@@ -123,8 +123,7 @@ def task_mismatch(s: Signals, c: DiagnoseConfig) -> Finding | None:
             ),
         )
     present = s.get("target.classes_present", 0)
-    integer_targets = s.get("target.histogram") is not None
-    if kind in REGRESSION_LOSSES and integer_targets and present >= 3 and stuck(s, c):
+    if kind in REGRESSION_LOSSES and class_like(s, c) and present >= 3 and stuck(s, c):
         return Finding(
             "loss.task_mismatch",
             0.6,

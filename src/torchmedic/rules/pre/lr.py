@@ -11,6 +11,7 @@ from torchmedic.rules.pre.common import (
     diverged,
     fixed_without,
     fmt,
+    steps_to_learn,
     stuck,
     symptom_evidence,
     verification,
@@ -47,18 +48,6 @@ def explained_elsewhere(s: Signals, c: DiagnoseConfig) -> bool:
     low, high = typical(s, c)
     lr = s.get("optim.lr")
     return lr is not None and low <= lr <= high and fixed_without(s, c, "lr.") is not None
-
-
-def steps_to_learn(s: Signals, c: DiagnoseConfig) -> float:
-    """Steps the training loss needs, at the rate it fell during the trial, to beat the constant output by
-    min_gain: a linear extrapolation (optimistic, as loss curves flatten)."""
-    rate, last, floor = s.get("trial.loss_rate"), s.get("trial.loss_last"), s.get("loss.floor")
-    if rate is None or last is None or floor is None or not math.isfinite(last):
-        return math.inf
-    remaining = last - floor * (1 - c.min_gain)
-    if remaining <= 0:
-        return 0.0
-    return remaining / rate if rate > 0 else math.inf
 
 
 def _decades(a: float, b: float) -> float:
@@ -106,7 +95,7 @@ def too_high(s: Signals, c: DiagnoseConfig) -> Finding | None:
 
 @rule("lr.too_low")
 def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
-    needed = steps_to_learn(s, c)
+    needed = steps_to_learn(s, c, "trial")
     if not stuck(s, c) or needed <= c.realistic_steps or explained_elsewhere(s, c):
         return None
     lr = s.get("optim.lr")
@@ -114,10 +103,11 @@ def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
     suggestion = s.get("lr_range.suggestion")
     tiny = ratio is not None and 0 < ratio < c.min_update_ratio
     far = suggestion is not None and lr and _decades(suggestion, lr) >= c.lr_decades
+    unusual = lr is not None and lr < 3 * typical(s, c)[0]
     check = verification(s, "lr.too_low", c)
-    if not (tiny or far):
+    if not (tiny or far or unusual):
         return None
-    prior = 0.4 + 0.2 * tiny + 0.2 * bool(far)
+    prior = 0.35 + 0.2 * tiny + 0.2 * bool(far) + 0.1 * unusual
     target = suggestion if suggestion else (lr or 1e-3) * 100
     evidence = [
         Evidence("update/weight ratio per step (median over layers)", ratio, f"~1e-3 (>= {c.min_update_ratio:g})"),
