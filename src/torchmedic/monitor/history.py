@@ -61,7 +61,8 @@ class History:
         self.sampled += 1
         s.emit("monitor.step", step, step=step)
         s.emit("monitor.sampled_steps", self.sampled, step=step)
-        s.emit("monitor.early", self.sampled <= self.config.first_steps, step=step)
+        # init causes are judged on the first sampled steps, plus the samples it takes to confirm the last of them
+        s.emit("monitor.early", self.sampled < self.config.first_steps + self.config.confirm, step=step)
         self.eval_captures += s.has("eval_input.mean")
         s.emit("eval_input.captures", self.eval_captures, step=step)
         self._scalars(s, step)

@@ -21,6 +21,7 @@ TAGS = {
     "update.ratio": "update_ratio/{scope}",
     "act.mean": "act/{scope}/mean",
     "act.std": "act/{scope}/std",
+    "act.between_std": "act/{scope}/between_std",
     "act.dead_fraction": "act/{scope}/dead_fraction",
     "act.saturation": "act/{scope}/saturation",
     "grad.dead_fraction": "grad_dead_fraction/{scope}",

@@ -26,7 +26,7 @@ class ActivationProbe(Probe):
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
-        self._scale: dict[str, torch.Tensor] = {}  # layer -> (mean, std), in forward order
+        self._scale: dict[str, torch.Tensor] = {}  # layer -> (mean, std, between-sample std), in forward order
         self._dead: dict[str, torch.Tensor] = {}
         self._saturation: dict[str, torch.Tensor] = {}
 
@@ -49,7 +49,7 @@ class ActivationProbe(Probe):
             config = self.ctx.config
             x = subsample(output, config.stat_samples, config.stat_elements)
             std, mean = stats.std_mean_tensor(x)
-            self._scale[name] = torch.stack([mean, std])
+            self._scale[name] = torch.stack([mean, std, stats.between_sample_std_tensor(x)])
             if isinstance(module, RECTIFIERS):
                 self._dead[name] = stats.dead_fraction_tensor(x)
             bounds = next((b for cls, b in SQUASHERS.items() if isinstance(module, cls)), None)
@@ -63,9 +63,10 @@ class ActivationProbe(Probe):
     def after_step(self, record: StepRecord) -> None:
         if self._scale:
             names = list(self._scale)
-            table = stack(list(self._scale.values()))  # (layers, 2)
+            table = stack(list(self._scale.values()))  # (layers, 3)
             record.put_scoped("act.mean", table[:, 0], names)
             record.put_scoped("act.std", table[:, 1], names)
+            record.put_scoped("act.between_std", table[:, 2], names)
             record.note("act.layers", names)
         if self._dead:
             record.put_scoped("act.dead_fraction", stack(list(self._dead.values())), list(self._dead))

@@ -15,6 +15,7 @@ from torchmedic.monitor.record import StepRecord
 
 MAX_CLASSES = 100_000  # class histograms beyond this many classes cost more than they tell
 IGNORE = -100  # cross-entropy's default ignore_index: labels out of range are left out
+MAX_PAIRS = 1 << 24  # broadcast (N, N) losses are recomputed up to this size to compare with the logged loss
 
 
 def class_dim(outputs: torch.Tensor, targets: torch.Tensor | None) -> int | None:
@@ -117,8 +118,14 @@ class OutputProbe(Probe):
             record.put("loss.ce_on_outputs", F.cross_entropy(o.float(), known, ignore_index=IGNORE))
         if not index and o.shape != t.shape:
             try:
-                broadcast = torch.broadcast_shapes(o.shape, t.shape)
+                pairs = torch.Size(torch.broadcast_shapes(o.shape, t.shape)).numel()
             except RuntimeError:
                 return
-            record.note("loss.broadcast_numel", int(torch.Size(broadcast).numel()))
+            record.note("loss.broadcast_numel", pairs)
             record.note("loss.output_numel", int(o.numel()))
+            if o.numel() < pairs <= MAX_PAIRS and o.numel() == t.numel():  # what an elementwise loss gives if it
+                of, tf = o.float(), t.float()  # broadcasts the two, and if they are aligned
+                record.put("loss.mse_broadcast", (of - tf).square().mean())
+                record.put("loss.mse_aligned", (of.reshape(t.shape) - tf).square().mean())
+                record.put("loss.l1_broadcast", (of - tf).abs().mean())
+                record.put("loss.l1_aligned", (of.reshape(t.shape) - tf).abs().mean())

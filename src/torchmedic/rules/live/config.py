@@ -41,7 +41,7 @@ class LiveRuleConfig:
     dominance: float = 2.0  # the majority class is at least twice as frequent as the next one
     min_predictions: int = 64  # predictions in the window before a collapse is judged (not a small-batch fluke)
     unshuffled_entropy_ratio: float = 0.5  # label entropy of a batch below half the run's: batches sorted by class
-    max_eval_shift: float = 1.0  # |eval mean - train mean| in training stds: same data stays within ~0.2
+    max_eval_shift: float = 1.0  # |eval mean - train mean| in pooled stds (median channel): same data stays < ~0.2
     max_eval_std_ratio: float = 3.0  # eval std / train std beyond 3x (or below 1/3): other preprocessing
     min_eval_captures: int = 1  # one evaluation batch of the same data stays far inside both thresholds
 

@@ -17,8 +17,9 @@ KAIMING = (
 
 
 def _depth_ratio(s: Signals) -> tuple[str, str, float] | None:
-    """Activation std of the last measured layer over the first one, in forward order: (first, last, ratio)."""
-    stds = s.scoped("act.std")
+    """How much activations vary across samples (the signal, not the bias) at the last measured layer over the
+    first one, in forward order: (first, last, ratio)."""
+    stds = s.scoped("act.between_std")
     layers = [n for n in s.get("act.layers", []) if finite(stds.get(n)) and stds[n] > 0]
     if len(layers) < 2:
         return None
@@ -37,11 +38,11 @@ def too_small(s: Signals, c: LiveRuleConfig) -> Finding | None:
     return Finding(
         "init.too_small",
         0.85,
-        f"the activations shrink layer by layer ({first} -> {last}: {ratio:.1e} of the std) and the output is "
-        f"almost the same for every sample (between-sample std {spread:.1e}): the weights are too small for the "
-        "depth.",
+        f"the signal shrinks layer by layer ({first} -> {last}: its between-sample std falls to {ratio:.1e}) and "
+        f"the output is almost the same for every sample (between-sample std {spread:.1e}): the weights are too "
+        "small for the depth.",
         [
-            Evidence("activation std, last / first layer", ratio, f"> {c.max_std_decay:g}"),
+            Evidence("between-sample activation std, last / first layer", ratio, f"> {c.max_std_decay:g}"),
             Evidence("output std across the batch", spread, f"> {c.min_output_spread:g}"),
         ],
         Fix("Initialize with Kaiming (ReLU) or Xavier (tanh) scaling instead of a small fixed std.", KAIMING),
@@ -59,7 +60,9 @@ def too_large(s: Signals, c: LiveRuleConfig) -> Finding | None:
     ln_c = math.log(units) if s.get("target.kind") == "index" and units >= 2 else None
     evidence = []
     if depth is not None and depth[2] >= c.max_std_growth:
-        evidence.append(Evidence("activation std, last / first layer", depth[2], f"< {c.max_std_growth:g}"))
+        evidence.append(
+            Evidence("between-sample activation std, last / first layer", depth[2], f"< {c.max_std_growth:g}")
+        )
     if saturated is not None and saturated[1] >= c.saturation:
         evidence.append(
             Evidence("share of saturated tanh/sigmoid outputs", saturated[1], f"< {c.saturation:g}", saturated[0])

@@ -11,6 +11,7 @@ from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 
 BINARY = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
+ELEMENTWISE = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
 
 
 @rule("loss.double_softmax", seen_by="live")
@@ -85,6 +86,11 @@ def shape_broadcast(s: Signals, c: LiveRuleConfig) -> Finding | None:
     pairs, outputs = s.get("loss.broadcast_numel"), s.get("loss.output_numel")
     if not pairs or not outputs or pairs <= outputs:
         return None
+    kind = s.get("loss.kind")
+    if kind is None and not _loss_is_broadcast(s, c):
+        return None  # the outputs logged are the model's; the loss may well get them reshaped
+    if kind is not None and kind not in ELEMENTWISE:
+        return None
     shape_o, shape_t = s.get("output.shape"), s.get("target.shape")
     return Finding(
         "loss.shape_broadcast",
@@ -94,3 +100,18 @@ def shape_broadcast(s: Signals, c: LiveRuleConfig) -> Finding | None:
         [Evidence("elements compared by the loss / outputs", pairs / outputs, "1")],
         Fix("Give outputs and targets the same shape.", "loss = loss_fn(model(x).squeeze(-1), y)"),
     )
+
+
+def _loss_is_broadcast(s: Signals, c: LiveRuleConfig) -> bool:
+    """The logged loss equals the broadcast (N, N) mean error and not the aligned one."""
+    loss = number(s, "loss")
+    if loss is None:
+        return False
+    for kind in ("mse", "l1"):
+        broadcast, aligned = number(s, f"loss.{kind}_broadcast"), number(s, f"loss.{kind}_aligned")
+        if broadcast is None or aligned is None:
+            continue
+        tolerance = c.loss_match * max(1.0, abs(loss))
+        if abs(loss - broadcast) <= tolerance < abs(loss - aligned):
+            return True
+    return False

@@ -113,6 +113,9 @@ def too_low(s: Signals, c: LiveRuleConfig) -> Finding | None:
     dead = _dead_rise(s)
     if dead is not None and dead[1] - dead[2] >= c.dead_rise:
         return None  # units died and pass no gradient: the LR is not what makes steps small
+    spread = number(s, "output.between_std")
+    if spread is not None and spread <= c.min_output_spread:
+        return None  # the signal does not reach the output (init.too_small): a larger LR would not help
     recent, first = number(s, "loss.recent"), number(s, "loss.first")
     if recent is None or not first or recent < (1 - c.min_loss_progress) * first:
         return None  # the loss moved: it learns, however slowly
