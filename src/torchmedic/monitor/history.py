@@ -9,9 +9,6 @@ import statistics
 from collections import deque
 from typing import Any
 
-import torch
-
-from torchmedic import stats
 from torchmedic.monitor.config import MonitorConfig
 from torchmedic.signals import Signals
 
@@ -33,6 +30,12 @@ WINDOWED = (
 )
 DEAD = ("act.dead_fraction", "grad.dead_fraction")
 MAX_DECADES = 12  # an LR 1e12 below its peak is as good as zero
+
+
+def _entropy(counts: list[float]) -> float:
+    """`stats.entropy` for counts already read from the device (no tensor round trip)."""
+    total = sum(counts)
+    return -sum(c / total * math.log(c / total) for c in counts if c > 0) if total > 0 else 0.0
 
 
 def _finite(value: Any) -> bool:
@@ -143,12 +146,12 @@ class History:
         self.target_total = (
             [a + b for a, b in zip(self.target_total, target, strict=True)] if self.target_total else list(target)
         )
-        self.batch_entropy.append(stats.entropy(torch.tensor(target)))
-        s.emit("pred.entropy", stats.entropy(torch.tensor(pred)), step=step)
+        self.batch_entropy.append(_entropy(target))
+        s.emit("pred.entropy", _entropy(pred), step=step)
         s.emit("target.entropy", self.batch_entropy[-1], step=step)
         s.emit("pred.hist.window", [sum(col) for col in zip(*(p for p, _ in self.hists), strict=True)], step=step)
         s.emit("target.hist.window", [sum(col) for col in zip(*(t for _, t in self.hists), strict=True)], step=step)
         s.emit("target.hist.total", list(self.target_total), step=step)
-        s.emit("target.entropy.total", stats.entropy(torch.tensor(self.target_total)), step=step)
+        s.emit("target.entropy.total", _entropy(self.target_total), step=step)
         s.emit("target.batch_entropy.recent", statistics.fmean(self.batch_entropy), step=step)
         s.emit("target.batch_size", sum(target), step=step)

@@ -11,7 +11,7 @@ from torchmedic.signals import Signals
 
 def number(s: Signals, name: str, scope: str = "") -> float | None:
     """A finite number, or None when the signal is missing or not a finite number."""
-    value = s.get(name, scope)
+    value = s.get(name, scope=scope)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return float(value)

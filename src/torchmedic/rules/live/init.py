@@ -97,7 +97,7 @@ def symmetric(s: Signals, c: LiveRuleConfig) -> Finding | None:
         [
             Evidence(
                 "largest difference between weight rows, relative",
-                s.get("weight.row_spread", same[0]),
+                s.get("weight.row_spread", scope=same[0]),
                 f"> {c.max_row_spread:g}",
                 same[0],
             )
