@@ -286,7 +286,7 @@ def test_stop_training_propagates_without_a_with_block() -> None:
     model, opt = setup()
     monitor = Monitor(model, opt, every=2, stop_on=True)
     monitor.start()
-    with pytest.raises(StopTraining, match="optim.missing_zero_grad"):
+    with pytest.raises(StopTraining, match=r"optim\.missing_zero_grad"):
         loop(model, opt, 100, monitor, zero_grad=False)
     monitor.close()
 
@@ -307,7 +307,7 @@ def test_unknown_stop_on_cause_is_an_input_error() -> None:
     model, opt = setup()
     with pytest.raises(InputError, match="unknown cause codes"):
         Monitor(model, opt, stop_on=["optim.missing_zerograd"])
-    with pytest.raises(InputError, match="not a torch.nn.Module"):
+    with pytest.raises(InputError, match=r"not a torch\.nn\.Module"):
         Monitor(opt, opt)  # type: ignore[arg-type]
 
 
