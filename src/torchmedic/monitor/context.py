@@ -42,6 +42,8 @@ class Context:
         self.unit_params: set[int] = set()  # weights of hidden Linear/Conv layers (rows are units)
         self.output_param: int | None = None  # the last Linear/Conv weight: the output layer
         self.last_forward = 0  # FORWARDS tick of the model's latest forward
+        self.step = 0  # optimizer steps taken
+        self.forward_step: int | None = None  # the step the latest training forward belongs to
         self.refresh()
 
     @property

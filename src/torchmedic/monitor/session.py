@@ -94,7 +94,6 @@ class Session:
         self.on_finding = on_finding
         self.stop_on = set(stop_on)
         self.sinks = list(sinks)
-        self.step = 0  # optimizer steps taken
         self.records: list[StepRecord] = []  # sampled steps whose record is still open, oldest first
         self.armed: StepRecord | None = None  # the record of the step in progress, when it is sampled
         self.findings: list[Finding] = []
@@ -103,6 +102,15 @@ class Session:
         self._streaks: dict[str, int] = {}
         self._stop_wanted: Finding | None = None  # confirmed on rank 0, not yet shared with the other ranks
         self._stop: tuple[Finding | None] | None = None  # stop at the next optimizer step
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken."""
+        return self.ctx.step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self.ctx.step = value
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -134,8 +142,9 @@ class Session:
 
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
         """Watch `optimizer` (found after the start, when the monitor was given a model only)."""
-        model = self.ctx.model
+        model, step = self.ctx.model, self.ctx.step
         self.ctx = Context(model, optimizer, self.config, self._probe_failed)
+        self.ctx.step = step
         for probe in self.probes:
             probe.ctx = self.ctx
 
@@ -175,7 +184,8 @@ class Session:
         """Give the open sampled step the loss, the model's outputs and the targets (all optional)."""
         if not self.active:
             return
-        record = next((r for r in self.records if not r.logged), None)
+        step = self.ctx.forward_step  # the step whose forward made these outputs (None: the forward is not seen)
+        record = next((r for r in self.records if not r.logged and step in (None, r.step)), None)
         if record is None:
             return
         try:

@@ -72,6 +72,7 @@ class InputProbe(Probe):
     def _forward(self, module: torch.nn.Module, args: Any, kwargs: dict[str, Any]) -> None:
         self.ctx.last_forward = next(FORWARDS)
         if torch.is_grad_enabled():
+            self.ctx.forward_step = self.ctx.step + 1
             record, self._record = self._record, None
             if record is not None:
                 x = first_tensor(args, kwargs)
