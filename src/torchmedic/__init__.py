@@ -6,6 +6,7 @@ from torchmedic.config import DiagnoseConfig
 from torchmedic.doctor import diagnose
 from torchmedic.errors import InputError, LossError, ModelError, TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Evidence, Finding, Fix, Verification
+from torchmedic.monitor import Monitor
 from torchmedic.remedies import (
     CIFAR10_STATS,
     DatasetStats,
@@ -38,6 +39,7 @@ __all__ = [
     "LossError",
     "MissingDependencyError",
     "ModelError",
+    "Monitor",
     "Report",
     "Signal",
     "Signals",
