@@ -55,11 +55,11 @@ class Classifier(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def data() -> DataLoader:
+def data(shuffle: bool = True) -> DataLoader:
     torch.manual_seed(0)
     x = torch.randn(512, 20)
     y = (x[:, :3].sum(1) > 0).long() + 2 * (x[:, 3] > 0).long()
-    return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=shuffle)
 
 
 def fit(module: pl.LightningModule, callback: MedicCallback, steps: int = 80) -> pl.Trainer:
@@ -74,7 +74,7 @@ def fit(module: pl.LightningModule, callback: MedicCallback, steps: int = 80) ->
         enable_model_summary=False,
         limit_val_batches=2,
     )  # validation every epoch of 16 batches
-    trainer.fit(module, data(), data())
+    trainer.fit(module, data(), data(shuffle=False))
     return trainer
 
 
