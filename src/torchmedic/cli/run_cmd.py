@@ -64,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
         [c.strip() for c in args.stop_on.split(",")] if args.stop_on and args.stop_on != "any" else args.stop_on
     )
     config = MonitorConfig() if args.every is None else MonitorConfig(every=args.every)
-    quiet = distributed.rank() != 0 or _launched_rank() not in (None, 0)
+    quiet = distributed.rank() != 0
     monitor = AutoMonitor(
         config,
         log_dir=args.log_dir,
@@ -89,14 +89,6 @@ def handle(args: argparse.Namespace) -> int:
     if findings:
         return EXIT_FINDINGS
     return EXIT_USAGE if crashed or status not in (None, 0) else EXIT_HEALTHY
-
-
-def _launched_rank() -> int | None:
-    """The rank torchrun gave this process (the process group may not exist yet when the run starts)."""
-    import os
-
-    rank = os.environ.get("RANK")
-    return int(rank) if rank is not None and rank.isdigit() else None
 
 
 def _run_script(script: Path, argv: list[str], monitor: AutoMonitor) -> tuple[Any, bool, bool]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
 
@@ -11,7 +13,11 @@ def _ready() -> bool:
 
 
 def rank() -> int:
-    return dist.get_rank() if _ready() else 0
+    """This process's rank; before the process group exists, the one a launcher such as torchrun assigned."""
+    if _ready():
+        return dist.get_rank()
+    launched = os.environ.get("RANK", "0")
+    return int(launched) if launched.isdigit() else 0
 
 
 def world_size() -> int:
