@@ -222,7 +222,8 @@ class AutoMonitor:
     def _loss_seen(self, loss: torch.Tensor, outputs: Any, targets: Any, kind: str) -> None:
         live = [s for _, s in self.sessions if s.active and s.ctx.model is not None]
         if not live:
-            self._pending = (loss, outputs, targets, kind)
+            keep = [v.detach() if isinstance(v, torch.Tensor) else v for v in (loss, outputs, targets)]
+            self._pending = (keep[0], keep[1], keep[2], kind)  # detached: the graph is not kept alive
             return
         max(live, key=lambda s: s.ctx.last_forward).log(loss, outputs, targets, loss_kind=kind)
 

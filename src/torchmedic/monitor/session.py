@@ -100,8 +100,8 @@ class Session:
         self.signals = Signals()  # of the latest sampled step
         self.active = False
         self._streaks: dict[str, int] = {}
-        self._stop_wanted: Finding | None = None  # confirmed on rank 0, not yet shared with the other ranks
-        self._stop: tuple[Finding | None] | None = None  # stop at the next optimizer step
+        self._stop_finding: Finding | None = None  # a finding in stop_on, confirmed on rank 0
+        self._stopping = False  # every rank knows: stop at the next optimizer step
 
     @property
     def step(self) -> int:
@@ -160,9 +160,9 @@ class Session:
                     self._call(probe, "before_step", self.armed)
         except Exception as exc:
             self._fail(exc)
-        if self._stop is not None and self.active:
-            (finding,), self._stop = self._stop, None
-            raise StopTraining(finding)
+        if self._stopping and self.active:
+            self._stopping = False
+            raise StopTraining(self._stop_finding)
 
     def after_step(self) -> None:
         """The optimizer has updated: finish this step's measurements, arm the next sampled step."""
@@ -220,16 +220,14 @@ class Session:
                 self._call(probe, "finish", record)
             rank, world = distributed.rank(), distributed.world_size()
             if world > 1:  # every rank must stop at the same step, so the decision travels with the statistics
-                record.put("monitor.stop", torch.tensor(float(self._stop_wanted is not None)), summed=True)
+                record.put("monitor.stop", torch.tensor(float(self._stop_finding is not None)), summed=True)
             signals = record.resolve(distributed.all_reduce_sum if world > 1 else None, world)
-            if signals.get("monitor.stop", 0.0) > 0 and self._stop is None:
-                self._stop = (self._stop_wanted,)
+            self._stopping = self._stopping or signals.get("monitor.stop", 0.0) > 0
             self.history.update(signals, record.step)
             self.signals = signals
             if rank == 0:
                 self._judge(signals, record.step)
-                for sink in self.sinks:
-                    sink.step(record.step, signals)
+                self._to_sinks("step", record.step, signals)
 
     def _judge(self, signals: Signals, step: int) -> None:
         reported = {f.cause for f in self.findings}
@@ -247,17 +245,24 @@ class Session:
             finding.step = step
             self.findings.append(finding)
             log.info("step %d: %s: %s", step, finding.cause, finding.summary)
-            for sink in self.sinks:
-                sink.finding(finding)
+            self._to_sinks("finding", finding)
             if self.on_finding is not None:
                 try:
                     self.on_finding(finding)
                 except Exception as exc:
                     self._warn(f"on_finding raised {type(exc).__name__}: {exc}")
-            if rule.cause in self.stop_on and self._stop_wanted is None:
-                self._stop_wanted = finding
-                if distributed.world_size() == 1:
-                    self._stop = (finding,)
+            if rule.cause in self.stop_on and self._stop_finding is None:
+                self._stop_finding = finding
+                self._stopping = distributed.world_size() == 1  # else after the next all-reduce, on every rank
+
+    def _to_sinks(self, event: str, *args: Any) -> None:
+        """A sink that fails (disk full, closed file) is dropped with a warning; monitoring goes on."""
+        for sink in list(self.sinks):
+            try:
+                getattr(sink, event)(*args)
+            except Exception as exc:
+                self.sinks.remove(sink)
+                self._warn(f"{type(sink).__name__} failed and is dropped: {type(exc).__name__}: {exc}")
 
     def _call(self, probe: Probe, event: str, *args: Any) -> None:
         try:

@@ -37,11 +37,11 @@ class OptimizerProbe(Probe):
         if model is None:
             return
         held = {id(p) for p in self.ctx.optimizer_params()}
-        own = {id(p): name for name, p in model.named_parameters()}
+        own = {id(p) for p in model.parameters()}
         # held but not the model's, and without gradient: left over from a model that no longer runs
         foreign = [p for p in self.ctx.optimizer_params() if id(p) not in own and p.requires_grad and p.grad is None]
         # the model's, with a gradient, but never updated
-        unheld = [name for name, p in model.named_parameters() if id(p) not in held and p.grad is not None]
+        unheld = [self.ctx.name(p) for p in model.parameters() if id(p) not in held and p.grad is not None]
         record.note("optim.params", len(held))
         record.note("optim.foreign", len(foreign))
         record.note("optim.unheld", len(unheld))
