@@ -13,10 +13,10 @@ from bench.models import mlp
 
 @case("data.unnormalized", "lr.too_high", steps=300)
 def multi_raw_wine_lr_high() -> Setup:
-    """Raw wine features (proline ~750) and SGD with lr=0.1: unscaled inputs and far too large steps."""
+    """Raw wine features (proline ~750) and SGD with lr=10: unscaled inputs, and steps that diverge even once scaled."""
     d = wine()
     model = mlp([13, 64, 3])
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=10.0)
     return Setup(
         model,
         loader(d.x_train, d.y_train, 16),

@@ -21,6 +21,7 @@ from torchmedic.remedies import (
     suggest_lr,
     transforms_for,
 )
+from torchmedic.repair import RepairResult, repair
 from torchmedic.report import Report
 from torchmedic.signals import Signal, Signals
 
@@ -40,6 +41,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelError",
     "Monitor",
+    "RepairResult",
     "Report",
     "Signal",
     "Signals",
@@ -52,6 +54,7 @@ __all__ = [
     "find_lr",
     "init_weights",
     "plot_lr",
+    "repair",
     "suggest_lr",
     "transforms_for",
 ]

@@ -45,7 +45,7 @@ class Context:
     trials: dict[str, TrialResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    loss_error: str | None = None
+    untrainable: str | None = None  # why training experiments would tell nothing (the loss raises, NaN data)
 
     @property
     def remaining(self) -> float:

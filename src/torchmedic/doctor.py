@@ -78,8 +78,8 @@ def _trial_cost(ctx: Context) -> float:
 
 
 def _run_probe(ctx: Context, probe: Probe) -> None:
-    if probe.steps and ctx.loss_error:
-        ctx.skipped.append(f"{probe.name}: the loss raises on the model's output")
+    if probe.steps and ctx.untrainable:
+        ctx.skipped.append(f"{probe.name}: {ctx.untrainable}")
         return
     if not probe.when(ctx):
         return

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 
 from torchmedic.batch import Batch, concat
+from torchmedic.clone import clone_model
 from torchmedic.context import Context
+from torchmedic.remedies.lr_finder import range_test
 from torchmedic.remedies.weight_init import init_weights
 from torchmedic.tracing import WithoutOp
 from torchmedic.trial import TrialSetup
@@ -47,20 +49,33 @@ for _cause in ("init.too_small", "init.too_large", "init.symmetric", "init.dead_
     intervention(_cause)(_reinit)
 
 
+def _suggestion(ctx: Context, setup: TrialSetup) -> float | None:
+    """The LR range test's suggestion for this setup: measured anew when other fixes changed it (a rescaled input
+    or a removed softmax moves the good LR by orders of magnitude), else the one diagnose measured."""
+    if not setup.label:
+        return ctx.signals.get("lr_range.suggestion")
+    batches = [setup.prepare(b) for b in setup.train]
+    result = range_test(
+        clone_model(setup.model), batches, setup.loss_fn, setup.spec, num_iter=ctx.config.lr_range_steps
+    )
+    return result.suggestion
+
+
+def _with_lr(ctx: Context, setup: TrialSetup, target: float) -> TrialSetup:
+    lr = ctx.spec.lr
+    return setup.fixed(f"lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
+
+
 @intervention("lr.too_high")
 def lower_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
-    lr = ctx.spec.lr
-    suggestion = ctx.signals.get("lr_range.suggestion")
-    target = suggestion if suggestion is not None and suggestion < lr / 3 else lr / 10
-    return setup.fixed(f"lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
+    lr, suggestion = ctx.spec.lr, _suggestion(ctx, setup)
+    return _with_lr(ctx, setup, suggestion if suggestion is not None and suggestion < lr / 3 else lr / 10)
 
 
 @intervention("lr.too_low")
 def raise_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
-    lr = ctx.spec.lr
-    suggestion = ctx.signals.get("lr_range.suggestion")
-    target = suggestion if suggestion is not None and suggestion > lr * 3 else lr * 100
-    return setup.fixed(f"lr {lr:.1e} -> {target:.1e}", spec=setup.spec.scaled_lr(target / lr))
+    lr, suggestion = ctx.spec.lr, _suggestion(ctx, setup)
+    return _with_lr(ctx, setup, suggestion if suggestion is not None and suggestion > lr * 3 else lr * 100)
 
 
 @intervention("data.unnormalized")

@@ -73,6 +73,7 @@ class Metrics:
 @dataclass
 class TrialResult:
     label: str
+    lr: float  # of the first parameter group
     steps: int
     seconds: float
     losses: list[float]
@@ -179,7 +180,7 @@ def run_trial(
     inner = unwrap(model)  # parameter and layer names as in the user's model, also through a wrapper
     layers = param_layers(inner) if track_layers else []
     initial = {n: p.detach().clone() for n, p in inner.named_parameters()}
-    result = TrialResult(setup.label, 0, 0.0, [], before_train, before_train, before_held, before_held)
+    result = TrialResult(setup.label, setup.spec.lr, 0, 0.0, [], before_train, before_train, before_held, before_held)
     ratios: dict[str, list[float]] = {}
     model.train()
     for step in range(steps):

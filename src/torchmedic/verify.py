@@ -28,9 +28,10 @@ def _metric_value(result: TrialResult, metric: str) -> float:
 
 
 def _compose(ctx: Context, causes: Sequence[str]) -> TrialSetup | None:
-    """A fresh copy with the fixes of every cause in `causes` applied, in order."""
+    """A fresh copy with the fixes of every cause in `causes` applied; learning-rate fixes last, so that they
+    pick the LR for the setup the other fixes made."""
     setup: TrialSetup | None = ctx.setup("")
-    for cause in causes:
+    for cause in sorted(causes, key=lambda c: c.startswith("lr.")):
         fixed = INTERVENTIONS[cause].fn(ctx, setup) if setup is not None else None
         setup = fixed if fixed is not None else setup
     return setup
@@ -47,7 +48,13 @@ def _run(ctx: Context, setup: TrialSetup, key: str) -> TrialResult | None:
 
 
 def _record(
-    ctx: Context, cause: str, result: TrialResult, reference: str, baseline: TrialResult, joint: str = ""
+    ctx: Context,
+    cause: str,
+    result: TrialResult,
+    reference: str,
+    baseline: TrialResult,
+    partners: Sequence[str] = (),
+    joint: str = "",
 ) -> None:
     prefix = f"verify.{cause}"
     metric = INTERVENTIONS[cause].metric
@@ -57,6 +64,7 @@ def _record(
     ctx.signals.emit(f"{prefix}.reference", reference)
     if joint:
         ctx.signals.emit(f"{prefix}.joint", joint)
+        ctx.signals.emit(f"{prefix}.partners", list(partners))
 
 
 def _affordable(ctx: Context) -> bool:
@@ -66,7 +74,7 @@ def _affordable(ctx: Context) -> bool:
 
 def verify(ctx: Context, candidates: list[Finding], config: DiagnoseConfig) -> None:
     """Run the interventions for the candidates, most confident first, while the budget allows."""
-    if ctx.loss_error or "baseline" not in ctx.trials:
+    if ctx.untrainable or "baseline" not in ctx.trials:
         return
     baseline = ctx.trials["baseline"]
     tried: list[str] = []
@@ -108,7 +116,7 @@ def _on_top(ctx: Context, passed: list[str], failed: list[str]) -> None:
             return
         result = _run(ctx, setup, f"verify {cause} on top")
         if result is not None:
-            _record(ctx, cause, result, reference, base, joint="on top of the fix for " + ", ".join(passed))
+            _record(ctx, cause, result, reference, base, passed, joint="on top of the fix for " + ", ".join(passed))
 
 
 def _together(ctx: Context, failed: list[str], baseline: TrialResult) -> None:
@@ -121,4 +129,5 @@ def _together(ctx: Context, failed: list[str], baseline: TrialResult) -> None:
         return
     for cause in failed:
         others = ", ".join(c for c in failed if c != cause)
-        _record(ctx, cause, result, "trial", baseline, joint=f"together with the fix for {others}")
+        partners = [c for c in failed if c != cause]
+        _record(ctx, cause, result, "trial", baseline, partners, joint=f"together with the fix for {others}")

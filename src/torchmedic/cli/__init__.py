@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from torchmedic.errors import TorchMedicError
 
-COMMANDS = ("diagnose", "run")
+COMMANDS = ("diagnose", "fix", "run")
 
 EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 

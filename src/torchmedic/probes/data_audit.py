@@ -141,6 +141,8 @@ def data_audit(ctx: Context) -> None:
         s.emit("input.max", high)
     inputs_bad = sum(int((~torch.isfinite(b.first_input)).sum()) for b in batches if b.first_input.is_floating_point())
     s.emit("input.nonfinite", inputs_bad)
+    if inputs_bad:
+        ctx.untrainable = "the inputs hold NaN/Inf: every training step would be NaN"
     s.emit("input.duplicate_share", _duplicate_share(batches))
     s.emit("input.variation", _variation(batches))
     targets = [b.targets for b in batches if b.targets is not None]
@@ -149,7 +151,10 @@ def data_audit(ctx: Context) -> None:
     t = torch.cat([x.detach().flatten().cpu() for x in targets])
     s.emit("target.dtype", str(targets[0].dtype).replace("torch.", ""))
     s.emit("target.shape", list(targets[0].shape))
-    s.emit("target.nonfinite", int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0)
+    targets_bad = int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0
+    s.emit("target.nonfinite", targets_bad)
+    if targets_bad:
+        ctx.untrainable = "the targets hold NaN/Inf: every training step would be NaN"
     finite = t[torch.isfinite(t)] if t.is_floating_point() else t
     if finite.numel():
         s.emit("target.min", float(finite.min()))

@@ -36,8 +36,8 @@ def init_loss(ctx: Context) -> None:
                 loss = loss_value(ctx.loss_fn, ctx.outputs, targets)
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            ctx.loss_error = f"{type(exc).__name__}: {first_line}"
-            s.emit("loss.error", ctx.loss_error)
+            s.emit("loss.error", f"{type(exc).__name__}: {first_line}")
+            ctx.untrainable = "the loss raises on the model's output"
             return
     messages = [str(w.message) for w in caught if "size" in str(w.message) or "broadcast" in str(w.message)]
     if messages:

@@ -9,7 +9,7 @@ from torchmedic.remedies.lr_finder import range_test
 
 def _not_learning(ctx: Context) -> bool:
     gain = ctx.signals.get("trial.held_out_gain")
-    return ctx.loss_error is None and gain is not None and (gain != gain or gain < ctx.config.min_gain)
+    return ctx.untrainable is None and gain is not None and (gain != gain or gain < ctx.config.min_gain)
 
 
 @probe("lr_range", order=120, when=_not_learning, steps=-2)

@@ -51,7 +51,7 @@ class UpdateProbe(Probe):
         record.put_scoped("update.ratio", ratio, names)
         weights = [i for i, p in enumerate(self._params) if p.dim() >= 2]
         if weights:  # matrices and kernels: biases start at 0, which makes their ratios meaningless
-            picked = ratio[torch.tensor(weights, device=ratio.device)]
+            picked = torch.stack([ratio[i] for i in weights])  # views: no index tensor to copy to the device
             record.put("update.ratio_max", picked.max())
             record.put("update.ratio_median", picked.median())
         record.put("update.norm", moved.norm())

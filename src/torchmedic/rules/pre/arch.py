@@ -62,7 +62,7 @@ def output_activation(s: Signals, c: DiagnoseConfig) -> Finding | None:
     where = module_ref(scope) if scope else "the end of forward"
     return Finding(
         "arch.output_activation",
-        confirm(0.8, check),
+        confirm(0.8, check, structural=True),
         f"{op} at {where} restricts the output: {reason} "
         f"(output range [{fmt(s.get('output.min'))}, {fmt(s.get('output.max'))}]"
         f"{f', {zero:.0%} exactly 0' if zero > 0.05 else ''}).",

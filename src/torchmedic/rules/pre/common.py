@@ -105,8 +105,9 @@ def fixed_without(s: Signals, c: DiagnoseConfig, prefix: str) -> str | None:
     """A verified fix for another cause (one whose code does not start with `prefix`) that removed the symptom
     on its own: then this cause is not needed to explain it. Returns that cause's code."""
     for cause in CAUSES:
-        if cause.startswith(prefix):
-            continue
+        partners = s.get(f"verify.{cause}.partners") or []
+        if cause.startswith(prefix) or any(p.startswith(prefix) for p in partners):
+            continue  # only a fix that worked without this cause's own fix explains the symptom away
         check = verification(s, cause, c)
         if check is not None and check.passed:
             return cause
@@ -123,12 +124,15 @@ def learns_once_fixed(s: Signals, c: DiagnoseConfig) -> str | None:
     return None
 
 
-def confirm(prior: float, check: Verification | None) -> float:
-    """Confidence after the intervention: a fix that removes the symptom makes the cause much more likely;
-    one that does not halves it."""
+def confirm(prior: float, check: Verification | None, *, structural: bool = False) -> float:
+    """Confidence after the intervention: a fix that removes the symptom makes the cause much more likely. One
+    that does not halves a cause inferred from the symptom, but barely touches a defect seen in the structure
+    itself (a softmax before CrossEntropyLoss stays wrong when another fault hides its effect)."""
     if check is None:
         return prior
-    return 1 - (1 - prior) * 0.3 if check.passed else prior * 0.5
+    if check.passed:
+        return 1 - (1 - prior) * 0.3
+    return prior * (0.85 if structural else 0.5)
 
 
 def fmt(value: float) -> str:

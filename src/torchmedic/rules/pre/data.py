@@ -11,6 +11,7 @@ from torchmedic.rules.pre.common import (
     diverged,
     fmt,
     learns_once_fixed,
+    module_ref,
     stuck,
     symptom_evidence,
     verification,
@@ -84,7 +85,7 @@ def unshuffled(s: Signals, c: DiagnoseConfig) -> Finding | None:
     check = verification(s, "data.unshuffled", c)
     return Finding(
         "data.unshuffled",
-        confirm(prior, check),
+        confirm(prior, check, structural=True),
         f"each batch holds few classes: label entropy per batch {fmt(per_batch)} vs {fmt(expected)} for shuffled "
         f"batches{' (the loader uses a SequentialSampler: shuffle=False)' if sequential else ''}; every step "
         "pulls the model toward the classes of its batch, and it ends up predicting the last ones.",
@@ -170,7 +171,7 @@ def unnormalized(s: Signals, c: DiagnoseConfig) -> Finding | None:
     prior = 0.6 + 0.1 * (rms > 5 * c.max_input_scale or rms < c.min_input_scale / 5)
     means, stds = s.get("input.channel_mean", []), s.get("input.channel_std", [])
     kind = "far above" if large else "far below"
-    layer = s.get("input.first_layer", "the first layer")
+    layer = module_ref(s.get("input.first_layer", ""))
     return Finding(
         "data.unnormalized",
         confirm(prior, check),
@@ -241,6 +242,8 @@ def labels_unrelated(s: Signals, c: DiagnoseConfig) -> Finding | None:
         return None
     if real - permuted >= c.permutation_margin or real >= c.min_gain or learns_once_fixed(s, c):
         return None
+    if (s.get("batch.mixing") or 0.0) >= 1e-3:
+        return None  # a model that mixes samples cannot map each input to its label: no test of the labels
     return Finding(
         "data.labels_unrelated",
         0.75,

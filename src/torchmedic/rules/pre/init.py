@@ -112,7 +112,7 @@ def symmetric(s: Signals, c: DiagnoseConfig) -> Finding | None:
     layer = clones[0]
     return Finding(
         "init.symmetric",
-        confirm(0.85, check),
+        confirm(0.85, check, structural=True),
         f"every unit of {', '.join(clones[:3])} has the same weights ({rows[layer]} identical rows in {layer}): "
         "identical units get identical gradients and stay identical, so each layer acts like a single unit.",
         [Evidence("distinct weight rows", 1, f"{rows[layer]} (one per unit)", n) for n in clones[:3]]

@@ -42,7 +42,7 @@ def double_softmax(s: Signals, c: DiagnoseConfig) -> Finding | None:
         prior = 0.45
     return Finding(
         "loss.double_softmax",
-        confirm(prior, check) if probabilities else prior,
+        confirm(prior, check, structural=True) if probabilities else prior,
         summary,
         [
             Evidence("last op of forward", op or "?", "none (raw logits)", scope),
@@ -151,7 +151,7 @@ def shape_broadcast(s: Signals, c: DiagnoseConfig) -> Finding | None:
     check = verification(s, "loss.shape_broadcast", c)
     return Finding(
         "loss.shape_broadcast",
-        confirm(0.9, check),
+        confirm(0.9, check, structural=True),
         f"the loss compares output {out_shape} with target {target_shape}, which broadcast to {shape}: every "
         "prediction is scored against every target, and the optimum is the mean of the batch for everyone.",
         [

@@ -70,27 +70,35 @@ def too_high(s: Signals, c: DiagnoseConfig) -> Finding | None:
         return None
     prior = 0.35 + 0.2 * runaway + 0.15 * killed + 0.15 * bool(far)
     evidence = [Evidence("update/weight ratio per step (median over layers)", ratio, "~1e-3")]
-    if jump is not None:
+    first, last = s.get("trial.loss_first"), s.get("trial.loss_last")
+    signs = ["the loss went non-finite" if s.get("trial.diverged") else f"the loss went {fmt(first)} -> {fmt(last)}"]
+    if runaway:
+        signs.append(f"each step changed the weights by {fmt(ratio)} of their norm (healthy ~1e-3)")
+    if killed and jump is not None:
         evidence.append(Evidence("rise in dead units during the trial", jump[1], "~0", jump[0]))
+        signs.append(f"{jump[1]:.0%} more units feeding {jump[0]} died")
     if suggestion is not None:
         evidence.append(Evidence("LR range test suggestion", suggestion, f"near lr={fmt(lr)}"))
-    first, last = s.get("trial.loss_first"), s.get("trial.loss_last")
-    what = "the loss went non-finite" if s.get("trial.diverged") else f"the loss went {fmt(first)} -> {fmt(last)}"
-    target = suggestion if suggestion else (lr or 1e-3) / 10
+    target = _target(s, c, "lr.too_high", suggestion if suggestion and far else (lr or 1e-3) / 10)
     return Finding(
         "lr.too_high",
         confirm(min(prior, 0.8), check),
-        f"lr={fmt(lr)} overshoots: each step changes the weights by {fmt(ratio)} of their norm (healthy ~1e-3), "
-        f"{what}{f' and {jump[1]:.0%} more units of {jump[0]} died' if killed and jump else ''} in "
-        f"{s.get('trial.steps', 0)} steps.",
+        f"lr={fmt(lr)} overshoots: in {s.get('trial.steps', 0)} steps " + ", ".join(signs) + ".",
         evidence + symptom_evidence(s, c),
         Fix(
-            f"Lower the learning rate about {max(1.0, (lr or target) / target):.0f}x (torchmedic.find_lr picks one), "
-            "and add warmup or gradient clipping if it must stay high.",
+            f"Lower the learning rate to about {fmt(target)} (torchmedic.find_lr measures it on your model), and "
+            "add warmup or gradient clipping if it must stay high.",
             _optimizer_line(s, target),
         ),
         check,
     )
+
+
+def _target(s: Signals, c: DiagnoseConfig, cause: str, fallback: float) -> float:
+    """The LR to recommend: the one whose trial removed the symptom, else `fallback`."""
+    check = verification(s, cause, c)
+    verified = s.get(f"verify.{cause}.lr")
+    return float(verified) if check is not None and check.passed and verified else fallback
 
 
 @rule("lr.too_low")
@@ -108,7 +116,7 @@ def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
     if not (tiny or far or unusual):
         return None
     prior = 0.35 + 0.2 * tiny + 0.2 * bool(far) + 0.1 * unusual
-    target = suggestion if suggestion else (lr or 1e-3) * 100
+    target = _target(s, c, "lr.too_low", suggestion if suggestion and far else (lr or 1e-3) * 100)
     evidence = [
         Evidence("update/weight ratio per step (median over layers)", ratio, f"~1e-3 (>= {c.min_update_ratio:g})"),
         Evidence("steps to learn at the trial's rate of loss decrease", needed, f"<= {c.realistic_steps}"),

@@ -22,7 +22,7 @@ def bn_small_batch(s: Signals, c: DiagnoseConfig) -> Finding | None:
     gap = s.get("bn.train_eval_gap")
     return Finding(
         "mode.bn_small_batch",
-        confirm(0.85 if error or batch <= 2 else 0.7, check),
+        confirm(0.85 if error or batch <= 2 else 0.7, check, structural=True),
         f"BatchNorm ({', '.join(norms[:3])}) is trained on batches of {batch}: the batch statistics it normalizes "
         "with are degenerate (each sample is pushed to the same normalized values), and the running statistics "
         f"used in eval mode do not match{f'; {error}' if error else ''}.",

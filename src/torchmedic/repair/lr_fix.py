@@ -1,0 +1,62 @@
+"""The learning rate, chosen last: an LR range test on the setup as repaired so far (a softmax removed or inputs
+standardized change which LR trains), not on the user's."""
+
+from __future__ import annotations
+
+import math
+
+from torchmedic.finding import Finding
+from torchmedic.remedies.lr_finder import LRFinderResult, range_test
+from torchmedic.repair.draft import Draft
+from torchmedic.repair.lines import optimizer_line
+from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
+from torchmedic.repair.workspace import Workspace
+
+MINIMUM_DIVISOR = 3.0  # as the range test's own rule: a third of the LR at the loss minimum is stable
+BLIND_FACTOR = {"lr.too_high": 0.1, "lr.too_low": 100.0}  # the diagnosis's own guess when the range test is flat
+
+
+def range_result(ws: Workspace, draft: Draft) -> LRFinderResult:
+    """The range test of this draft, run once per distinct draft (attempts that differ only in LR share it), on as
+    many batches as diagnose's trials cycle: more distinct batches make the curve too noisy to read."""
+    key = draft.history
+    if key not in ws.range_tests:
+        batches = list(draft.train[: len(ws.ctx.train)])
+        ws.range_tests[key] = range_test(
+            draft.model(fresh=True), batches, draft.loss_fn, draft.spec, num_iter=ws.config.lr_range_steps
+        )
+    return ws.range_tests[key]
+
+
+def lowest(result: LRFinderResult, divisor: float) -> float | None:
+    """The LR where the smoothed range-test loss is lowest, divided by `divisor`; None when that is the first LR."""
+    finite = [(loss, i) for i, loss in enumerate(result.smoothed) if math.isfinite(loss)]
+    if not finite:
+        return None
+    index = min(finite)[1]
+    return result.lrs[index] / divisor if index > 0 else None
+
+
+@remedy("lr.too_high", "lr.too_low", stage="lr", options=2)
+def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
+    """The range test's LR for the repaired setup (option 1: a tenth of it, when that did not verify)."""
+    current = draft.spec.lr
+    result = range_result(ws, draft)
+    target = result.suggestion
+    factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
+    if target is None and factors:
+        target, source = current * factors[0], f"the range test is flat ({result.message}): lr x {factors[0]:g}"
+    elif target is None:
+        target = lowest(result, MINIMUM_DIVISOR)
+        if target is None:
+            return Refused(f"the range test on the repaired setup finds no better LR: {result.message}")
+        source = f"the range test's fall is within its noise; its loss is lowest near lr={target * MINIMUM_DIVISOR:.2g}"
+    else:
+        source = f"the LR range test on the repaired setup suggests {target:.2g}"
+    if option == 1:
+        source += f", x {ws.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
+        target *= ws.config.fallback_lr_factor
+    if math.isfinite(current) and current > 0 and abs(math.log10(target / current)) < ws.config.min_lr_decades:
+        return Refused(f"lr left at {current:.2g}: {source}, close to it", needless=True)
+    spec = draft.spec.scaled_lr(target / current) if math.isfinite(current) and current > 0 else draft.spec.with_lr(target)
+    return Applied(draft.but(spec=spec), f"lr {current:.2g} -> {target:.2g} ({source})", optimizer_line(spec, draft.inner))

@@ -1,0 +1,76 @@
+"""Remedies in the optimizer: parameters it never updates, and regularization that shrinks everything to zero."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from torchmedic.finding import Finding
+from torchmedic.repair.draft import Draft
+from torchmedic.repair.lines import module_ref, optimizer_line
+from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
+from torchmedic.repair.workspace import Workspace
+
+SANE_DROPOUT = 0.1  # what the diagnosis's intervention verified with; 0.1-0.5 is the usual range
+SANE_DECAY = 1e-4  # the usual L2 weight decay for SGD and Adam ...
+SANE_DECOUPLED_DECAY = 1e-2  # ... and AdamW's default decoupled decay
+
+
+def _graph_cut(ws: Workspace) -> bool:
+    """The loss does not reach (most of) the parameters through autograd: a cut inside forward."""
+    s = ws.signals
+    held, missing = set(s.get("optim.held") or []), set(s.get("grad.missing") or [])
+    blocked = len(held & missing) / max(1, len(held))
+    return s.get("loss.requires_grad_graph") is False or bool(s.get("trial.error")) or blocked >= 0.5
+
+
+@remedy("optim.not_updating", stage="optim")
+def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
+    """An optimizer over the parameters that should train (all of them when every one was frozen)."""
+    s = ws.signals
+    if _graph_cut(ws):
+        return Refused(
+            "the graph from the parameters to the loss is cut inside forward (.detach(), .item(), .numpy(), .data "
+            "or torch.no_grad()): only a change in your forward can let gradients through"
+        )
+    inner = draft.inner
+    whats, codes = [], []
+    if not any(p.requires_grad for p in inner.parameters()):
+        for p in inner.parameters():
+            p.requires_grad_(True)
+        whats.append("every parameter unfrozen (all had requires_grad=False)")
+        codes.append("for p in model.parameters():\n    p.requires_grad_(True)  # or only the layers you mean to train")
+    trainable = tuple(n for n, p in inner.named_parameters() if p.requires_grad)
+    if set(trainable) <= draft.spec.held and not whats:
+        return Refused("the optimizer already holds every trainable parameter")
+    spec = draft.spec.over(trainable)
+    unheld = len(set(trainable) - draft.spec.held)
+    whats.append(f"{spec.name} rebuilt over the model's {len(trainable)} trainable parameters ({unheld} were not in it)")
+    codes.append(optimizer_line(spec, inner) + "  # after the model is final")
+    if s.get("optim.foreign"):
+        whats[-1] += f"; it held {s.get('optim.foreign')} tensors of another model"
+    return Applied(draft.but(spec=spec), "; ".join(whats), "\n".join(codes))
+
+
+@remedy("optim.over_regularized", stage="optim")
+def less_regularization(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
+    """Dropout near 1 lowered, weight decay that shrinks the weights every step cut to a usual value."""
+    s, c = ws.signals, ws.ctx.config
+    whats, codes = [], []
+    for name, module in draft.inner.named_modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p >= c.max_dropout:
+            whats.append(f"{module_ref(name)}.p {module.p:g} -> {SANE_DROPOUT:g}")
+            codes.append(f"{module_ref(name)}.p = {SANE_DROPOUT:g}  # was {module.p:g}: p is the share dropped")
+            module.p = SANE_DROPOUT
+    lr, decay = draft.spec.lr, float(draft.spec.hyper("weight_decay", 0.0) or 0.0)
+    shrink = s.get("weight.shrink_median")
+    spec = draft.spec
+    if decay and (lr * decay >= c.max_decay_per_step or (shrink is not None and shrink < 0.8)):
+        sane = SANE_DECOUPLED_DECAY if s.get("optim.decoupled") else SANE_DECAY
+        spec = spec.with_hyper(weight_decay=sane)
+        whats.append(f"weight_decay {decay:g} -> {sane:g}")
+        codes.append(optimizer_line(spec, draft.inner))
+    if not whats:
+        functional = [k for k in (s.get("model.dropout") or {}) if k.startswith("F.")]
+        where = f" (F.dropout in forward: {', '.join(functional)})" if functional else ""
+        return Refused(f"no dropout module or weight decay to lower{where}: change the rate in forward by hand")
+    return Applied(draft.but(spec=spec), "; ".join(whats), "\n".join(codes))

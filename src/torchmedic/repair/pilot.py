@@ -1,0 +1,193 @@
+"""The verification run: train a fresh copy of one setup for a few steps and judge it on held-out samples.
+
+repair() runs it on the user's setup (before) and on the repaired one (after), with the same seed and steps, and
+on the same training batches unless a remedy changed the loader; held-out samples are never trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchmedic.batch import Batch, primary_output
+from torchmedic.clone import OptimizerSpec
+from torchmedic.repair.config import RepairConfig
+from torchmedic.signals import json_safe
+from torchmedic.task import Task, infer_task
+from torchmedic.trial import Metrics, TrialResult, TrialSetup, run_trial
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """Held-out metrics of one setup before and after a short training run, and whether it learned."""
+
+    label: str
+    steps: int
+    seconds: float
+    task: str
+    loss_before: float
+    loss_after: float
+    gain: float  # 1 - loss / loss of the best constant output: R^2 for MSE, <= 0 for a constant output
+    accuracy: float | None
+    balanced_accuracy: float | None
+    chance: float | None  # balanced accuracy of guessing: 1 / classes present in the held-out labels
+    top_fraction: float | None  # share of held-out predictions on the most predicted class
+    learned: bool
+    reason: str  # the verdict in numbers
+    error: str = ""
+
+    @property
+    def skill(self) -> float | None:
+        """Balanced accuracy rescaled so that chance is 0 and perfect is 1."""
+        if self.balanced_accuracy is None or self.chance is None or self.chance >= 1:
+            return None
+        return (self.balanced_accuracy - self.chance) / (1 - self.chance)
+
+    @property
+    def score(self) -> float:
+        """One number to rank attempts that did not verify: skill for classification, gain otherwise."""
+        value = self.skill if self.skill is not None else self.gain
+        return value if math.isfinite(value) and not self.error else -math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({**asdict(self), "skill": self.skill})  # type: ignore[no-any-return]
+
+
+def run_pilot(
+    label: str,
+    model: nn.Module,
+    spec: OptimizerSpec,
+    loss_fn: Callable[..., Any],
+    train: tuple[Batch, ...],
+    held_out: Batch,
+    config: RepairConfig,
+    deadline: float,
+) -> Pilot:
+    """Train `model` (a fresh copy: it is changed) for `config.pilot_steps` steps and judge it; an error in the
+    model or the loss is a failed pilot, not an exception."""
+    start = time.perf_counter()
+    try:
+        task = task_of(model, loss_fn, train[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the setup's own warnings (broadcasting, ...) were reported by diagnose
+            result = run_trial(
+                TrialSetup(label, model, spec, loss_fn, train, held_out),
+                config.pilot_steps,
+                task,
+                seed=config.seed,
+                deadline=deadline,
+                track_layers=False,
+            )
+    except MemoryError:
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        nan = math.nan
+        return Pilot(label, 0, time.perf_counter() - start, "", nan, nan, -math.inf, None, None, None, None, False,
+                     f"raised {error}", error)  # fmt: skip
+    return judged(label, result, task, held_out, config, time.perf_counter() - start)
+
+
+def task_of(model: nn.Module, loss_fn: Callable[..., Any], batch: Batch) -> Task:
+    """The task as the repaired loss and output define it (a replaced loss can change it)."""
+    was_training = model.training
+    model.eval()  # no BatchNorm statistics move
+    try:
+        with torch.no_grad():
+            out = primary_output(batch.run(model))
+    finally:
+        model.train(was_training)
+    if out is None:
+        raise TypeError(f"the model returned a {type(out).__name__} with no tensor in it")
+    return infer_task(loss_fn, out, batch.targets)
+
+
+def judged(label: str, result: TrialResult, task: Task, held_out: Batch, config: RepairConfig, seconds: float) -> Pilot:
+    """The verdict: the held-out loss fell, and the model beats a constant output: classes above chance without a
+    collapse onto one class, or a gain over the best constant output for anything else."""
+    before, after = result.before_held_out, result.after_held_out
+    chance, majority = _label_shares(held_out, task)
+    pilot = Pilot(label, result.steps, seconds, task.kind, before.loss, after.loss, after.gain, after.accuracy,
+                  after.balanced_accuracy, chance, after.top_fraction, False, "", result.error or "")  # fmt: skip
+    learned, reason = _verdict(pilot, before, after, majority, result, config)
+    return Pilot(**{**asdict(pilot), "learned": learned, "reason": reason})
+
+
+def _verdict(
+    pilot: Pilot, before: Metrics, after: Metrics, majority: float | None, result: TrialResult, config: RepairConfig
+) -> tuple[bool, str]:
+    if result.error:
+        return False, result.error
+    if result.diverged or not math.isfinite(after.loss):
+        return False, f"the loss went non-finite at step {result.nonfinite_step}"
+    if not after.loss < before.loss:
+        return False, f"the held-out loss did not fall ({before.loss:.4g} -> {after.loss:.4g})"
+    skill = pilot.skill
+    if skill is not None and pilot.top_fraction is not None and majority is not None:
+        collapse = max(config.max_top_fraction, majority + config.collapse_margin * (1 - majority))
+        if pilot.top_fraction >= collapse:
+            return (
+                False,
+                f"{pilot.top_fraction:.0%} of held-out predictions are one class (collapse: >= {collapse:.0%})",
+            )
+        verdict = skill >= config.min_skill
+        return verdict, (
+            f"balanced accuracy {pilot.balanced_accuracy:.2f} vs chance {pilot.chance:.2f} (skill {skill:.2f}, "
+            f"{'>=' if verdict else '<'} {config.min_skill:g}), {pilot.top_fraction:.0%} on the top class"
+        )
+    verdict = after.gain >= config.min_gain
+    return (
+        verdict,
+        f"gain over the best constant output {after.gain:.2f} ({'>=' if verdict else '<'} {config.min_gain:g})",
+    )
+
+
+def _label_shares(held_out: Batch, task: Task) -> tuple[float | None, float | None]:
+    """Chance level of balanced accuracy (1 / classes present) and the majority class's share of the labels."""
+    if not task.is_classification or task.kind == "multilabel" or held_out.targets is None:
+        return None, None
+    labels = held_out.targets.detach().flatten().cpu()
+    labels = (labels.round() if labels.is_floating_point() else labels).long()
+    counts = torch.unique(labels, return_counts=True)[1]
+    if len(counts) < 2:
+        return None, None
+    return 1.0 / len(counts), float(counts.max()) / float(counts.sum())
+
+
+def _row_keys(batch: Batch) -> list[bytes]:
+    """A digest of each sample's input and target values, to recognize a sample in another batch."""
+    x = batch.first_input.detach().cpu().contiguous()
+    rows = x.reshape(x.shape[0], -1).numpy() if x.dim() > 0 else x.reshape(1, 1).numpy()
+    y = batch.targets
+    targets = y.detach().cpu().contiguous().reshape(y.shape[0], -1).numpy() if y is not None and y.dim() > 0 else None
+    keys = []
+    for i, row in enumerate(rows):
+        digest = hashlib.blake2b(row.tobytes(), digest_size=16)
+        if targets is not None and i < len(targets):
+            digest.update(targets[i].tobytes())
+        keys.append(digest.digest())
+    return keys
+
+
+def pilot_batches(batches: Iterable[Batch], held_out: Batch, limit: int, device: torch.device) -> tuple[Batch, ...]:
+    """The batches without the held-out samples (matched by value), cut to `limit` samples, on the device; a batch
+    left with a single sample is dropped (BatchNorm cannot train on one), unless it held only one to begin with."""
+    held = set(_row_keys(held_out.to("cpu")))
+    kept = []
+    for batch in batches:
+        mask = torch.tensor([key not in held for key in _row_keys(batch)], dtype=torch.bool)
+        if int(mask.sum()) < min(2, batch.size):
+            continue
+        chosen = batch if bool(mask.all()) else batch.select(mask)
+        if chosen.size > limit:
+            chosen = chosen.select(slice(0, limit))
+        kept.append(chosen.to(device))
+    return tuple(kept)

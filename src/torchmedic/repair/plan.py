@@ -1,0 +1,116 @@
+"""Which remedies to apply in which order, and the attempts to make when the first plan does not verify."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+from torchmedic.clone import clone_model
+from torchmedic.errors import TorchMedicWarning
+from torchmedic.finding import Finding
+from torchmedic.repair.change import Change
+from torchmedic.repair.draft import Draft
+from torchmedic.repair.remedy import REMEDIES, STAGES, Applied, Remedy
+from torchmedic.repair.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One remedy and the findings it answers (one re-init answers every init.* finding)."""
+
+    remedy: Remedy
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One attempt's choices: which option of each remedy that has alternatives, and how the LR is set:
+    "plan" (only for an lr.* finding), "range" (the range test's LR in any case) or "lower" (a tenth of it)."""
+
+    label: str
+    alternatives: bool
+    lr: str
+
+
+@dataclass
+class Built:
+    """A draft with every remedy of a variant applied, what changed, what was refused and what needed no change
+    (with the reasons)."""
+
+    draft: Draft
+    changes: list[Change] = field(default_factory=list)
+    refused: list[tuple[Finding, str]] = field(default_factory=list)
+    needless: list[tuple[Finding, str]] = field(default_factory=list)  # remedies that found nothing to change
+
+
+def steps_for(findings: list[Finding]) -> tuple[list[Step], list[Finding]]:
+    """The findings grouped by remedy, in stage order; and the findings no remedy is registered for."""
+    groups: dict[int, tuple[Remedy, list[Finding]]] = {}
+    orphans = []
+    for finding in findings:
+        found = REMEDIES.get(finding.cause)
+        if found is None:
+            orphans.append(finding)
+            continue
+        groups.setdefault(id(found.fn), (found, []))[1].append(finding)
+    steps = [Step(r, tuple(fs)) for r, fs in groups.values()]
+    return sorted(steps, key=lambda s: STAGES.index(s.remedy.stage)), orphans
+
+
+def variants(steps: list[Step], limit: int) -> list[Variant]:
+    """The primary plan first, then a range-test LR, the remedies' alternatives, and a lower LR."""
+    has_lr = any(s.remedy.stage == "lr" for s in steps)
+    alternatives = any(s.remedy.options > 1 and s.remedy.stage != "lr" for s in steps)
+    found = [Variant("as diagnosed", False, "plan")]
+    if not has_lr:
+        found.append(Variant("with the range test's LR", False, "range"))
+    if alternatives:
+        found.append(Variant("alternative remedies", True, "plan" if has_lr else "range"))
+    found.append(Variant("a tenth of the range test's LR", False, "lower"))
+    if alternatives:
+        found.append(Variant("alternative remedies, a tenth of the range test's LR", True, "lower"))
+    return found[:limit]
+
+
+def build(ws: Workspace, steps: list[Step], variant: Variant, start: Draft) -> Built:
+    """Apply every step to a fresh copy of `start`, stage by stage; the LR as the variant says."""
+    built = Built(start.but(inner=clone_model(start.inner)))
+    lr_done = False
+    for step in steps:
+        if step.remedy.stage == "lr":
+            lr_done = True
+            option = 1 if variant.lr == "lower" else 0
+        else:
+            option = 1 if variant.alternatives and step.remedy.options > 1 else 0
+        _apply(ws, built, step.remedy, list(step.findings), option)
+    if not lr_done and variant.lr in ("range", "lower"):
+        _apply(ws, built, REMEDIES["lr.too_low"], [], 1 if variant.lr == "lower" else 0)
+    return built
+
+
+def _apply(ws: Workspace, built: Built, remedy: Remedy, findings: list[Finding], option: int) -> None:
+    before = built.draft
+    try:
+        outcome = remedy.fn(ws, before, findings, option)
+    except MemoryError:
+        raise
+    except Exception as exc:  # a remedy that breaks on an unusual model is refused, not fatal
+        message = f"{remedy.name} raised {type(exc).__name__}: {exc}"
+        warnings.warn(f"torchmedic remedy failed and was skipped: {message}", TorchMedicWarning, stacklevel=3)
+        built.refused.extend((f, message) for f in findings)
+        return
+    if not isinstance(outcome, Applied):
+        (built.needless if outcome.needless else built.refused).extend((f, outcome.reason) for f in findings)
+        log.info("%s refused: %s", remedy.name, outcome.reason)
+        return
+    causes = tuple(f.cause for f in findings) or (_lr_cause(before, outcome.draft),)
+    why = findings[0].summary if findings else f"the repaired setup did not learn at lr={before.spec.lr:.2g} in the pilot"
+    built.draft = outcome.draft.but(history=(*before.history, outcome.what))
+    built.changes.append(Change(causes, outcome.what, why, outcome.code))
+
+
+def _lr_cause(before: Draft, after: Draft) -> str:
+    return "lr.too_low" if after.spec.lr > before.spec.lr else "lr.too_high"

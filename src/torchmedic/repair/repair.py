@@ -1,0 +1,188 @@
+"""repair(): diagnose, apply the remedy for each finding to copies, choose the LR for the repaired setup, and
+verify it with a pilot run on held-out samples; try other options while the budget allows."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from torchmedic.batch import BatchKeys
+from torchmedic.config import DiagnoseConfig
+from torchmedic.context import build
+from torchmedic.doctor import check_arguments, diagnose
+from torchmedic.errors import InputError
+from torchmedic.finding import Finding
+from torchmedic.guard import preserved
+from torchmedic.report import Report
+from torchmedic.repair.change import Unresolved
+from torchmedic.repair.config import RepairConfig
+from torchmedic.repair.draft import Draft
+from torchmedic.repair.pilot import Pilot, pilot_batches, run_pilot
+from torchmedic.repair.plan import Built, build as build_attempt, steps_for, variants
+from torchmedic.repair.result import Attempt, RepairResult, script_of
+from torchmedic.repair.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+FIRST_PILOTS_SHARE = 0.2  # the before pilot and the first attempt always run, for at least this share of the budget
+
+
+def repair(
+    model: nn.Module,
+    loader: Iterable[Any],
+    loss_fn: Callable[..., Any],
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    budget_s: float = 60.0,
+    device: torch.device | str | None = None,
+    keys: BatchKeys | None = None,
+    config: RepairConfig | None = None,
+) -> RepairResult:
+    """Fix what diagnose() finds, on copies, and prove the fix with a short training run on held-out samples.
+
+    Returns the repaired model, a fresh optimizer over it, the loss and the loader to train with, what changed and
+    why, the lines to change in your own script, and the pilot metrics before and after. Remedies that cannot be
+    applied automatically (NaN data, labels unrelated to their inputs, a graph cut in forward, ...) are listed in
+    `unresolved` with what to change. The user's objects and every RNG are left exactly as they were.
+    """
+    config = config or RepairConfig()
+    check_arguments(model, loss_fn, optimizer)
+    if not budget_s > 0:
+        raise InputError(f"budget_s={budget_s}: repair needs a positive budget in seconds (60 is usual).")
+    started = time.perf_counter()
+    with preserved(model, optimizer):
+        report = diagnose(
+            model, loader, loss_fn, optimizer, device=device, budget_s=config.diagnose_share * budget_s, keys=keys
+        )
+        ws = _workspace(model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, started + budget_s)
+        result = _search(ws, report, budget_s)
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def _workspace(
+    model: nn.Module,
+    loader: Iterable[Any],
+    loss_fn: Callable[..., Any],
+    optimizer: torch.optim.Optimizer | None,
+    device: torch.device | str | None,
+    keys: BatchKeys,
+    config: RepairConfig,
+    report: Report,
+    deadline: float,
+) -> Workspace:
+    """Copies and batches as diagnose() reads them, the diagnosis's signals, and the pilot's training batches."""
+    diagnose_config = DiagnoseConfig(seed=config.seed)
+    ctx = build(model, loader, loss_fn, optimizer, device, deadline - time.perf_counter(), keys, diagnose_config)
+    ctx.signals.extend(report.signals)
+    pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, ctx.device)
+    ws = Workspace(ctx, config, keys, deadline, pool)
+    if not pool:
+        ws.pool = ctx.train
+        ws.notes.append("too few batches to hold samples out: the pilots are measured on samples they trained on")
+    return ws
+
+
+def _pilot(ws: Workspace, label: str, draft: Draft, deadline: float) -> Pilot:
+    return run_pilot(label, draft.model(fresh=True), draft.spec, draft.loss_fn, draft.train, ws.ctx.held_out,
+                     ws.config, deadline)  # fmt: skip
+
+
+def _search(ws: Workspace, report: Report, budget_s: float) -> RepairResult:
+    """The before pilot, then attempts until one verifies or the budget is spent; the result from the one that
+    verified, else from the primary plan (changes that did not verify either are not worth a change to a script)."""
+    ctx = ws.ctx
+    original = Draft(ctx.base, ctx.spec, ctx.loss_fn, ctx.loader, ws.pool)
+    first_deadline = max(ws.deadline, time.perf_counter() + FIRST_PILOTS_SHARE * budget_s)
+    before = _pilot(ws, "before", original, first_deadline)
+    steps, orphans = steps_for(report.findings)
+    unchanged = Built(original)  # the primary plan when every remedy was refused: nothing to pilot
+    tried: list[tuple[Built, Attempt]] = []
+    seen: set[tuple[str, ...]] = {()}  # the unchanged setup is the before pilot
+    if steps or not before.learned:
+        for index, variant in enumerate(variants(steps, ws.config.max_attempts)):
+            if tried and not _affordable(ws, tried[-1][1].pilot, before):
+                ws.notes.append(f"out of budget before trying: {variant.label}")
+                break
+            built = build_attempt(ws, steps, variant, original)
+            unchanged = built if index == 0 else unchanged
+            if built.draft.history not in seen:
+                seen.add(built.draft.history)
+                pilot = _pilot(ws, variant.label, built.draft, first_deadline if not tried else ws.deadline)
+                tried.append((built, Attempt(variant.label, tuple(built.changes), built.draft.spec.lr, pilot)))
+                if pilot.learned:
+                    break
+            if index == 0 and not tried and before.learned:
+                break  # nothing could be changed, and the setup learns as it is
+            blocker = _blocker(ws, unchanged)
+            if index == 0 and blocker:
+                ws.notes.append(f"no other options tried: {blocker} is left to fix by hand and explains the failure")
+                break
+    verified = [t for t in tried if t[1].pilot.learned]
+    if verified:
+        built, attempt = verified[0]
+        return _result(ws, report, built, before, attempt.pilot, orphans, [a for _, a in tried])
+    primary = tried[0] if tried and tried[0][0] is unchanged else None
+    after = primary[1].pilot if primary is not None else before  # unverified extras are not worth your change
+    return _result(ws, report, unchanged, before, after, orphans, [a for _, a in tried])
+
+
+def _blocker(ws: Workspace, built: Built) -> str:
+    """A refused cause confident enough to explain why the setup cannot learn: no LR or option will help."""
+    causes = [f.cause for f, _ in built.refused if f.confidence >= ws.config.blocker_confidence]
+    return ", ".join(causes)
+
+
+def _affordable(ws: Workspace, last: Pilot, before: Pilot) -> bool:
+    """Another attempt fits: its pilot (and maybe a range test) cost about what the last pilot did."""
+    cost = 1.5 * max(last.seconds, before.seconds)
+    return ws.remaining >= cost
+
+
+def _result(
+    ws: Workspace,
+    report: Report,
+    built: Built,
+    before: Pilot,
+    after: Pilot,
+    orphans: list[Finding],
+    attempts: list[Attempt],
+) -> RepairResult:
+    draft = built.draft
+    model = draft.model()
+    verified = after.learned
+    unresolved = [_unresolved(f, reason) for f, reason in built.refused]
+    unresolved += [_unresolved(f, "no automatic remedy for this cause") for f in orphans]
+    notes = list(ws.notes) + [f"{f.cause}: {reason}" for f, reason in built.needless]
+    if verified:  # a doubtful cause left alone did not stop the repaired setup from learning
+        doubtful = [u for u in unresolved if u.confidence < ws.config.blocker_confidence]
+        notes += [f"not remedied, and not needed to learn: {u.cause} (confidence {u.confidence:.2f}): {u.reason}"
+                  for u in doubtful]  # fmt: skip
+        unresolved = [u for u in unresolved if u not in doubtful]
+    if not report.findings:
+        notes.append("diagnose() found no cause" + ("" if before.learned else "; the setup does not learn either"))
+    return RepairResult(
+        model=model,
+        optimizer=draft.optimizer(model),
+        loss_fn=draft.loss_fn,
+        loader=draft.loader,
+        changes=list(built.changes),
+        before=before,
+        after=after,
+        verified=verified,
+        report=report,
+        unresolved=unresolved,
+        script=script_of(list(built.changes), unresolved),
+        attempts=attempts,
+        notes=notes,
+    )
+
+
+def _unresolved(finding: Finding, reason: str) -> Unresolved:
+    return Unresolved(finding.cause, finding.confidence, reason, finding.fix.advice, finding.fix.code)
+
