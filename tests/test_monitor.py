@@ -406,3 +406,21 @@ def test_memory_does_not_grow_with_steps() -> None:
         loop(model, opt, 150, monitor)
         assert sizes() == early
         assert max(early) <= MonitorConfig().window + 10
+
+
+def test_failing_sink_is_dropped_with_a_warning(tmp_path: Any) -> None:
+    class Full:
+        def step(self, step: int, signals: Any) -> None:
+            raise OSError("No space left on device")
+
+        def finding(self, finding: Finding) -> None: ...
+
+        def close(self, findings: list[Finding]) -> None: ...
+
+    model, opt = setup()
+    with Monitor(model, opt, every=2, log_dir=tmp_path) as monitor:
+        monitor._session.sinks.append(Full())
+        with pytest.warns(TorchMedicWarning, match="Full failed and is dropped: OSError"):
+            loop(model, opt, 10, monitor, zero_grad=False)
+    assert [f.cause for f in monitor.findings] == ["optim.missing_zero_grad"]
+    assert '"type": "finding"' in (tmp_path / "torchmedic-events.jsonl").read_text()  # the other sink goes on

@@ -144,3 +144,34 @@ def test_command_line_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "trained __main__ ['40']" in done.stdout and "optim.missing_zero_grad" in done.stderr
+
+
+def test_optimizer_built_after_discovery_gets_its_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second training phase (fine-tuning after pre-training) is watched too: its head, replaced after its
+    optimizer was built, is found never to train."""
+    path = tmp_path / "finetune.py"
+    path.write_text(
+        textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        x, y = torch.randn(256, 10), torch.randint(0, 3, (256,))
+        model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 3))
+
+        def train(optimizer, steps):
+            for _ in range(steps):
+                idx = torch.randint(0, 256, (32,))
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+                optimizer.step()
+
+        train(torch.optim.Adam(model.parameters(), lr=1e-3), 30)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        model[2] = nn.Linear(16, 3)  # a new head, after the optimizer
+        train(optimizer, 30)
+    """)
+    )
+    assert main(["run", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "optim.not_updating" in err and "2.weight" in err
