@@ -38,6 +38,9 @@ def main(out: Path, zero_grad: bool, steps: int, stop: bool) -> None:
             loss.backward()
             optimizer.step()
             monitor.log(loss=loss, outputs=out_, targets=y)
+            if rank == 0 and step % 7 == 0:  # evaluation on rank 0 only, as many scripts do
+                with torch.no_grad():
+                    model(torch.randn(4, 8, generator=gen))  # no buffers: no collective in forward
             last = {
                 "step": step,
                 "loss": loss.item(),

@@ -44,6 +44,7 @@ def test_reduced_statistics_and_rank_zero_decisions(tmp_path: Path) -> None:
     assert s["loss"] == pytest.approx((rank0["last"]["loss"] + rank1["last"]["loss"]) / 2, rel=1e-5)
     assert s["input.mean"] == pytest.approx((rank0["last"]["input_mean"] + rank1["last"]["input_mean"]) / 2, rel=1e-5)
     assert rank1["signals"]["target.hist"] == s["target.hist"]  # every rank holds the reduced numbers
+    assert rank0["signals"]["eval_input.captures"] >= 1 and rank1["signals"]["eval_input.captures"] == 0  # local
     assert [f["cause"] for f in rank0["findings"]] == ["optim.missing_zero_grad"]
     assert rank1["findings"] == []  # decisions on rank 0 only
     assert [p.name for p in (tmp_path / "logs").iterdir() if p.name.endswith(".jsonl")] == ["torchmedic-events.jsonl"]

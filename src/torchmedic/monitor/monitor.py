@@ -69,7 +69,14 @@ class Monitor:
     `optimizer=None` watches whichever optimizer holds the model's parameters. `on_finding` is called with each
     confirmed finding; `stop_on` (cause codes, or True for any) raises `StopTraining` out of `optimizer.step()`,
     which the `with` block swallows. The monitor never changes training results, never raises otherwise (a
-    failing probe disables itself with a warning) and never keeps the model alive."""
+    failing probe disables itself with a warning) and never keeps the model alive.
+
+    Under DistributedDataParallel every rank runs the monitor: statistics are reduced with one all-reduce per
+    sampled step, findings and logs come from rank 0. Call `log()` on every rank (or on none): the ranks must
+    reduce the same statistics. Evaluation may run on rank 0 only.
+
+    Between sampled steps the monitor keeps one forward pre-hook on the model (a few microseconds per forward):
+    it samples evaluation batches and ties `log()` calls to the step of their forward."""
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ import torch
 from torchmedic.signals import Signals, Value
 
 Key = tuple[str, str]  # (signal name, scope)
+MEAN, SUM, LOCAL = "mean", "sum", "local"  # across ranks: averaged, added up (counts), or this rank's own
 
 
 @dataclass
@@ -21,7 +22,7 @@ class StepRecord:
     statistics when the record closes."""
 
     step: int
-    tensors: dict[Key, tuple[torch.Tensor, bool]] = field(default_factory=dict)  # value, summed across ranks
+    tensors: dict[Key, tuple[torch.Tensor, str]] = field(default_factory=dict)  # value, how ranks combine it
     scopes: dict[str, list[str]] = field(default_factory=dict)  # name -> scope of each entry of a per-layer vector
     values: dict[Key, Value] = field(default_factory=dict)
     loss: torch.Tensor | None = None
@@ -30,13 +31,14 @@ class StepRecord:
     loss_kind: str | None = None
     logged: bool = False  # `log()` already filled this record
 
-    def put(self, name: str, value: torch.Tensor, scope: str = "", *, summed: bool = False) -> None:
-        """A tensor statistic (0-d or 1-d): averaged across ranks, or added up when `summed` (counts)."""
-        self.tensors[(name, scope)] = (value.detach(), summed)
+    def put(self, name: str, value: torch.Tensor, scope: str = "", *, across: str = MEAN) -> None:
+        """A tensor statistic (0-d or 1-d) and how ranks combine it: MEAN, SUM (counts) or LOCAL (measured where
+        only some ranks may run, such as evaluation: every rank must reduce the same statistics)."""
+        self.tensors[(name, scope)] = (value.detach(), across)
 
     def put_scoped(self, name: str, values: torch.Tensor, scopes: list[str]) -> None:
         """One statistic for many layers at once: entry i of the 1-d `values` belongs to `scopes[i]`."""
-        self.tensors[(name, "*")] = (values.detach(), False)
+        self.tensors[(name, "*")] = (values.detach(), MEAN)
         self.scopes[name] = list(scopes)
 
     def note(self, name: str, value: Value, scope: str = "") -> None:
@@ -46,22 +48,21 @@ class StepRecord:
     def resolve(self, reduce: Callable[[torch.Tensor], None] | None = None, world: int = 1) -> Signals:
         """Every measurement as signals, reading all tensors with one transfer (and one all-reduce when `reduce`)."""
         signals = Signals()
-        keys = sorted(self.tensors)  # the same order on every rank
+        shared = sorted(k for k, (_, how) in self.tensors.items() if how != LOCAL)  # the same order on every rank
+        keys = shared + sorted(k for k, (_, how) in self.tensors.items() if how == LOCAL)
         if keys:
             first = self.tensors[keys[0]][0]
             dtype = torch.float32 if first.device.type == "mps" else torch.float64
             flat = [self.tensors[k][0].to(first.device, dtype).reshape(-1) for k in keys]
             sizes = [t.numel() for t in flat]
             packed = torch.cat(flat)
-            if reduce is not None and world > 1:
-                reduce(packed)
-                scale = torch.cat(
-                    [
-                        torch.full((n,), 1.0 if self.tensors[k][1] else 1.0 / world, dtype=dtype)
-                        for k, n in zip(keys, sizes, strict=True)
-                    ]
-                ).to(packed.device)
-                packed = packed * scale
+            if reduce is not None and world > 1 and shared:
+                n_shared = sum(sizes[: len(shared)])
+                reduced = packed[:n_shared].clone()
+                reduce(reduced)
+                scale = [1.0 if self.tensors[k][1] == SUM else 1.0 / world for k in shared]
+                weights = torch.tensor(scale, dtype=dtype).repeat_interleave(torch.tensor(sizes[: len(shared)]))
+                packed = torch.cat([reduced * weights.to(packed.device), packed[n_shared:]])
             numbers: list[float] = packed.tolist()  # the one device sync of a sampled step
             offset = 0
             for (name, scope), n in zip(keys, sizes, strict=True):

@@ -33,7 +33,7 @@ from torchmedic.monitor.probes.mode import ModeProbe
 from torchmedic.monitor.probes.optimizer import OptimizerProbe
 from torchmedic.monitor.probes.outputs import OutputProbe
 from torchmedic.monitor.probes.updates import UpdateProbe
-from torchmedic.monitor.record import StepRecord
+from torchmedic.monitor.record import SUM, StepRecord
 from torchmedic.rules.registry import Rule, rules_for
 from torchmedic.signals import Signals
 
@@ -220,7 +220,7 @@ class Session:
                 self._call(probe, "finish", record)
             rank, world = distributed.rank(), distributed.world_size()
             if world > 1:  # every rank must stop at the same step, so the decision travels with the statistics
-                record.put("monitor.stop", torch.tensor(float(self._stop_finding is not None)), summed=True)
+                record.put("monitor.stop", torch.tensor(float(self._stop_finding is not None)), across=SUM)
             signals = record.resolve(distributed.all_reduce_sum if world > 1 else None, world)
             self._stopping = self._stopping or signals.get("monitor.stop", 0.0) > 0
             self.history.update(signals, record.step)

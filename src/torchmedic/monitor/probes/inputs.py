@@ -11,7 +11,7 @@ from torchmedic import stats
 from torchmedic.monitor.config import MonitorConfig
 from torchmedic.monitor.context import FORWARDS, Context
 from torchmedic.monitor.probes.base import Probe, subsample
-from torchmedic.monitor.record import StepRecord
+from torchmedic.monitor.record import LOCAL, StepRecord
 
 
 def first_tensor(args: Any, kwargs: Mapping[str, Any] | None = None) -> torch.Tensor | None:
@@ -92,8 +92,8 @@ class InputProbe(Probe):
     def finish(self, record: StepRecord) -> None:
         record.note("eval.forwards", self.eval_forwards)
         record.note("eval.train_mode_forwards", self.train_mode_eval_forwards)
-        for key, value in self._eval.items():
-            record.put(f"eval_input.{key}", value)
+        for key, value in self._eval.items():  # evaluation may run on rank 0 only
+            record.put(f"eval_input.{key}", value, across=LOCAL)
         self._eval = {}
 
     def disarm(self) -> None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torchmedic import stats
 from torchmedic.batch import primary_output
 from torchmedic.monitor.probes.base import Probe
-from torchmedic.monitor.record import StepRecord
+from torchmedic.monitor.record import SUM, StepRecord
 
 MAX_CLASSES = 100_000  # class histograms beyond this many classes cost more than they tell
 IGNORE = -100  # cross-entropy's default ignore_index: labels out of range are left out
@@ -100,15 +100,15 @@ class OutputProbe(Probe):
         dim = None if o is None or not index else class_dim(o, t)
         if o is not None and dim is not None and o.shape[dim] <= MAX_CLASSES:
             classes = int(o.shape[dim])
-            record.put("target.hist", stats.class_histogram_tensor(t, classes), summed=True)
-            record.put("pred.hist", stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), summed=True)
+            record.put("target.hist", stats.class_histogram_tensor(t, classes), across=SUM)
+            record.put("pred.hist", stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), across=SUM)
 
     def _binary(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
         """Class histograms of a one-output binary task (rules use them when every target is 0 or 1)."""
         record.put("target.binary_fraction", ((t == 0) | (t == 1)).float().mean())
         threshold = torch.where((o.amin() >= 0) & (o.amax() <= 1), 0.5, 0.0)  # probabilities, else logits
-        record.put("target.hist", stats.class_histogram_tensor((t >= 0.5).long(), 2), summed=True)
-        record.put("pred.hist", stats.class_histogram_tensor((o >= threshold).long(), 2), summed=True)
+        record.put("target.hist", stats.class_histogram_tensor((t >= 0.5).long(), 2), across=SUM)
+        record.put("pred.hist", stats.class_histogram_tensor((o >= threshold).long(), 2), across=SUM)
 
     def _pairs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
         index = not t.is_floating_point()
