@@ -7,7 +7,7 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler, SubsetRandomSampler, WeightedRandomSampler
 
 from torchmedic.finding import Finding
 from torchmedic.remedies.balance import balance
@@ -15,9 +15,10 @@ from torchmedic.repair.draft import Draft, Scale
 from torchmedic.repair.lines import numbers
 from torchmedic.repair.loaders import rebuilt, sampler_kind, why_not_rebuildable
 from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
-from torchmedic.repair.wrappers import StandardizedLoss, innermost_loss, with_innermost
 from torchmedic.repair.workspace import Workspace
+from torchmedic.repair.wrappers import StandardizedLoss, innermost_loss, with_innermost
 
+RANDOM_SAMPLERS = (RandomSampler, WeightedRandomSampler, SubsetRandomSampler)
 LARGER_BATCH = 32  # BatchNorm statistics over 32 samples are stable; the usual default batch size
 GROUPS = 8  # GroupNorm groups (or fewer when they do not divide the channels): the usual choice for small CNNs
 
@@ -31,8 +32,11 @@ def shuffle(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -
         return Refused(why + "; shuffle the samples where they are read")
     assert isinstance(loader, DataLoader)
     kind = sampler_kind(loader)
+    if isinstance(loader.sampler, RANDOM_SAMPLERS):
+        return Refused(f"the loader already draws at random ({kind}): its batches hold few classes because of what "
+                       "it draws (see data.class_imbalance), not because of the order", needless=True)  # fmt: skip
     if kind != "sequential":
-        return Refused(f"the loader draws with a {kind}, not in stored order: make sure it draws classes at random")
+        return Refused(f"the loader draws with a {kind}: make sure it draws the classes in random order")
     new = rebuilt(loader, shuffle=True)
     return Applied(
         draft.but(loader=new, train=ws.batches_from(new)),
@@ -90,7 +94,8 @@ def _group_norms(model: nn.Module) -> list[str]:
 
 @remedy("data.class_imbalance", stage="loss", options=2)
 def balanced_classes(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
-    """Class weights in the loss (inverse frequency of the labels the batches hold); or a class-balanced sampler."""
+    """Class weights in the loss (inverse frequency of the labels the batches hold); or a class-balanced sampler,
+    first when the user's loader already draws with a WeightedRandomSampler (then that sampler is the bug)."""
     labels = torch.cat([b.targets.flatten().cpu() for b in ws.ctx.audit if b.targets is not None])
     present = int(torch.unique(labels).numel())
     if present < 2:
@@ -98,7 +103,8 @@ def balanced_classes(ws: Workspace, draft: Draft, findings: list[Finding], optio
             f"every label read is class {int(labels[0])}: no weighting can teach classes the data does not hold"
         )
     loss = innermost_loss(draft.loss_fn)
-    if option == 0 and isinstance(loss, (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss)):
+    own_sampler = isinstance(getattr(draft.loader, "sampler", None), WeightedRandomSampler)  # meant to balance
+    if isinstance(loss, (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss)) and option == int(own_sampler):
         return _weighted_loss(draft, loss, labels.round().long() if labels.is_floating_point() else labels.long(), ws)
     return _balanced_sampler(ws, draft)
 

@@ -11,8 +11,8 @@ from torchmedic.probes.data_audit import MAX_CLASSES
 from torchmedic.repair.draft import Draft
 from torchmedic.repair.lines import module_ref
 from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
-from torchmedic.repair.wrappers import IndexTargets, MatchedTargets, innermost_loss
 from torchmedic.repair.workspace import Workspace
+from torchmedic.repair.wrappers import IndexTargets, MatchedTargets, innermost_loss
 from torchmedic.task import CLASS_LOSSES, loss_kind_by_name
 
 

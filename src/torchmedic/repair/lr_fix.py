@@ -58,5 +58,9 @@ def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int)
         target *= ws.config.fallback_lr_factor
     if math.isfinite(current) and current > 0 and abs(math.log10(target / current)) < ws.config.min_lr_decades:
         return Refused(f"lr left at {current:.2g}: {source}, close to it", needless=True)
-    spec = draft.spec.scaled_lr(target / current) if math.isfinite(current) and current > 0 else draft.spec.with_lr(target)
-    return Applied(draft.but(spec=spec), f"lr {current:.2g} -> {target:.2g} ({source})", optimizer_line(spec, draft.inner))
+    spec = (
+        draft.spec.scaled_lr(target / current) if math.isfinite(current) and current > 0 else draft.spec.with_lr(target)
+    )
+    return Applied(
+        draft.but(spec=spec), f"lr {current:.2g} -> {target:.2g} ({source})", optimizer_line(spec, draft.inner)
+    )

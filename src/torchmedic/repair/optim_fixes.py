@@ -44,7 +44,9 @@ def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option
         return Refused("the optimizer already holds every trainable parameter")
     spec = draft.spec.over(trainable)
     unheld = len(set(trainable) - draft.spec.held)
-    whats.append(f"{spec.name} rebuilt over the model's {len(trainable)} trainable parameters ({unheld} were not in it)")
+    whats.append(
+        f"{spec.name} rebuilt over the model's {len(trainable)} trainable parameters ({unheld} were not in it)"
+    )
     codes.append(optimizer_line(spec, inner) + "  # after the model is final")
     if s.get("optim.foreign"):
         whats[-1] += f"; it held {s.get('optim.foreign')} tensors of another model"

@@ -10,8 +10,8 @@ from torchmedic.remedies.nonlinearity import ACTIVATION_MODULES
 from torchmedic.repair.draft import Draft
 from torchmedic.repair.lines import module_ref
 from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
-from torchmedic.repair.wrappers import innermost_loss, with_innermost
 from torchmedic.repair.workspace import Workspace
+from torchmedic.repair.wrappers import innermost_loss, with_innermost
 from torchmedic.task import loss_kind_by_name
 from torchmedic.tracing import trace_forward
 

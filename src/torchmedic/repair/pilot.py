@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterable
@@ -58,7 +59,8 @@ class Pilot:
         return value if math.isfinite(value) and not self.error else -math.inf
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe({**asdict(self), "skill": self.skill})  # type: ignore[no-any-return]
+        data: dict[str, Any] = json_safe({**asdict(self), "skill": self.skill})
+        return data
 
 
 def run_pilot(
@@ -111,8 +113,8 @@ def task_of(model: nn.Module, loss_fn: Callable[..., Any], batch: Batch) -> Task
 
 
 def judged(label: str, result: TrialResult, task: Task, held_out: Batch, config: RepairConfig, seconds: float) -> Pilot:
-    """The verdict: the held-out loss fell, and the model beats a constant output: classes above chance without a
-    collapse onto one class, or a gain over the best constant output for anything else."""
+    """The verdict: the training loss fell, and on held-out samples the model beats a constant output: classes above
+    chance without a collapse onto one class, or a gain over the best constant output for anything else."""
     before, after = result.before_held_out, result.after_held_out
     chance, majority = _label_shares(held_out, task)
     pilot = Pilot(label, result.steps, seconds, task.kind, before.loss, after.loss, after.gain, after.accuracy,
@@ -128,8 +130,9 @@ def _verdict(
         return False, result.error
     if result.diverged or not math.isfinite(after.loss):
         return False, f"the loss went non-finite at step {result.nonfinite_step}"
-    if not after.loss < before.loss:
-        return False, f"the held-out loss did not fall ({before.loss:.4g} -> {after.loss:.4g})"
+    first, last = _ends(result.losses)
+    if not last < first:
+        return False, f"the training loss did not fall ({first:.4g} -> {last:.4g}, medians of the first/last steps)"
     skill = pilot.skill
     if skill is not None and pilot.top_fraction is not None and majority is not None:
         collapse = max(config.max_top_fraction, majority + config.collapse_margin * (1 - majority))
@@ -148,6 +151,15 @@ def _verdict(
         verdict,
         f"gain over the best constant output {after.gain:.2f} ({'>=' if verdict else '<'} {config.min_gain:g})",
     )
+
+
+def _ends(losses: list[float]) -> tuple[float, float]:
+    """Median training loss over the first and the last sixth of the steps: robust to one noisy batch. (The held-out
+    loss may rise while the model improves, when a balanced sampler shifts the class prior it learns.)"""
+    if not losses:
+        return math.nan, math.nan
+    k = max(1, len(losses) // 6)
+    return statistics.median(losses[:k]), statistics.median(losses[-k:])
 
 
 def _label_shares(held_out: Batch, task: Task) -> tuple[float | None, float | None]:

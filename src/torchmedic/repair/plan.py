@@ -107,7 +107,9 @@ def _apply(ws: Workspace, built: Built, remedy: Remedy, findings: list[Finding],
         log.info("%s refused: %s", remedy.name, outcome.reason)
         return
     causes = tuple(f.cause for f in findings) or (_lr_cause(before, outcome.draft),)
-    why = findings[0].summary if findings else f"the repaired setup did not learn at lr={before.spec.lr:.2g} in the pilot"
+    why = (
+        findings[0].summary if findings else f"the repaired setup did not learn at lr={before.spec.lr:.2g} in the pilot"
+    )
     built.draft = outcome.draft.but(history=(*before.history, outcome.what))
     built.changes.append(Change(causes, outcome.what, why, outcome.code))
 

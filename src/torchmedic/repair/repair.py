@@ -18,14 +18,15 @@ from torchmedic.doctor import check_arguments, diagnose
 from torchmedic.errors import InputError
 from torchmedic.finding import Finding
 from torchmedic.guard import preserved
-from torchmedic.report import Report
 from torchmedic.repair.change import Unresolved
 from torchmedic.repair.config import RepairConfig
 from torchmedic.repair.draft import Draft
 from torchmedic.repair.pilot import Pilot, pilot_batches, run_pilot
-from torchmedic.repair.plan import Built, build as build_attempt, steps_for, variants
+from torchmedic.repair.plan import Built, steps_for, variants
+from torchmedic.repair.plan import build as build_attempt
 from torchmedic.repair.result import Attempt, RepairResult, script_of
 from torchmedic.repair.workspace import Workspace
+from torchmedic.report import Report
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ def repair(
         report = diagnose(
             model, loader, loss_fn, optimizer, device=device, budget_s=config.diagnose_share * budget_s, keys=keys
         )
-        ws = _workspace(model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, started + budget_s)
+        ws = _workspace(
+            model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, started + budget_s
+        )
         result = _search(ws, report, budget_s)
     result.elapsed_s = time.perf_counter() - started
     return result
@@ -185,4 +188,3 @@ def _result(
 
 def _unresolved(finding: Finding, reason: str) -> Unresolved:
     return Unresolved(finding.cause, finding.confidence, reason, finding.fix.advice, finding.fix.code)
-

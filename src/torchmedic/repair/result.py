@@ -9,9 +9,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchmedic.report import Report
 from torchmedic.repair.change import Change, Unresolved
 from torchmedic.repair.pilot import Pilot
+from torchmedic.report import Report
+from torchmedic.signals import json_safe
 
 
 @dataclass(frozen=True)
@@ -59,20 +60,24 @@ class RepairResult:
         return self.verified and not self.unresolved
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict: the diagnosis, the changes, both pilots, every attempt and the script."""
-        return {
-            "repaired": self.repaired,
-            "verified": self.verified,
-            "changes": [c.to_dict() for c in self.changes],
-            "unresolved": [u.to_dict() for u in self.unresolved],
-            "before": None if self.before is None else self.before.to_dict(),
-            "after": None if self.after is None else self.after.to_dict(),
-            "attempts": [a.to_dict() for a in self.attempts],
-            "script": self.script,
-            "notes": list(self.notes),
-            "elapsed_s": round(self.elapsed_s, 3),
-            "diagnosis": self.report.to_dict(),
-        }
+        """A JSON-safe dict (NaN and Inf become strings): the diagnosis, the changes, both pilots, every attempt and
+        the script."""
+        data: dict[str, Any] = json_safe(
+            {
+                "repaired": self.repaired,
+                "verified": self.verified,
+                "changes": [c.to_dict() for c in self.changes],
+                "unresolved": [u.to_dict() for u in self.unresolved],
+                "before": None if self.before is None else self.before.to_dict(),
+                "after": None if self.after is None else self.after.to_dict(),
+                "attempts": [a.to_dict() for a in self.attempts],
+                "script": self.script,
+                "notes": list(self.notes),
+                "elapsed_s": round(self.elapsed_s, 3),
+                "diagnosis": self.report.to_dict(),
+            }
+        )
+        return data
 
     def __str__(self) -> str:
         from torchmedic.render.repair_text import plain

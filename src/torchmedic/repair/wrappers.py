@@ -21,6 +21,9 @@ MIN_STD = 1e-8  # a feature constant over the data keeps scale 1: dividing by ~0
 class StandardizedInputs(nn.Module):
     """The model fed standardized inputs: `(x - mean) / std` per channel (or feature), then the model."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, module: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
         self.module = module
