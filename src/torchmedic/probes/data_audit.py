@@ -137,6 +137,7 @@ def data_audit(ctx: Context) -> None:
     if mean:
         s.emit("input.channel_mean", mean)
         s.emit("input.channel_std", std)
+        s.emit("input.rms", (sum(m * m + d * d for m, d in zip(mean, std, strict=True)) / len(mean)) ** 0.5)
         s.emit("input.min", low)
         s.emit("input.max", high)
     inputs_bad = sum(int((~torch.isfinite(b.first_input)).sum()) for b in batches if b.first_input.is_floating_point())

@@ -12,7 +12,7 @@ def _not_learning(ctx: Context) -> bool:
     return ctx.untrainable is None and gain is not None and (gain != gain or gain < ctx.config.min_gain)
 
 
-@probe("lr_range", order=120, when=_not_learning, steps=-2)
+@probe("lr_range", order=105, when=_not_learning, steps=-2)
 def lr_range(ctx: Context) -> None:
     result = range_test(ctx.copy(), list(ctx.train), ctx.loss_fn, ctx.spec, num_iter=ctx.config.lr_range_steps)
     s = ctx.signals

@@ -6,6 +6,7 @@ import torch
 
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
+from torchmedic.probes.trial_probe import control_setup
 
 
 def _fits_but_does_not_generalize(ctx: Context) -> bool:
@@ -14,7 +15,7 @@ def _fits_but_does_not_generalize(ctx: Context) -> bool:
     return held is not None and held < c.min_gain and fit >= c.min_gain and ctx.train[0].targets is not None
 
 
-@probe("label_permutation", order=130, when=_fits_but_does_not_generalize, steps=-1)
+@probe("label_permutation", order=130, when=_fits_but_does_not_generalize, steps=-2)
 def label_permutation(ctx: Context) -> None:
     generator = torch.Generator().manual_seed(ctx.config.seed)
     targets = torch.cat([b.loss_targets for b in ctx.train])
@@ -23,8 +24,10 @@ def label_permutation(ctx: Context) -> None:
     for batch in ctx.train:  # labels shuffled across the whole pool, so one-class batches get mixed labels too
         permuted.append(batch.with_targets(targets[start : start + batch.size]))
         start += batch.size
-    real = ctx.trials["baseline"]
-    shuffled = ctx.trial(ctx.setup("permuted labels").but(train=tuple(permuted)))
+    real_setup = control_setup(ctx, "real labels")
+    real = ctx.trials["baseline"] if real_setup.spec == ctx.spec else ctx.trial(real_setup)
+    shuffled = ctx.trial(control_setup(ctx, "permuted labels").but(train=tuple(permuted)))
+    ctx.signals.emit("permutation.lr", real.lr)
     ctx.signals.emit("permutation.fit_gain", max(real.after_train.gain, ctx.signals.get("overfit.gain", -1.0)))
     ctx.signals.emit("permutation.real_gain", real.after_held_out.gain)
     ctx.signals.emit("permutation.permuted_gain", shuffled.after_held_out.gain)

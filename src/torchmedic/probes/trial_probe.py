@@ -7,7 +7,7 @@ import statistics
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
 from torchmedic.signals import Signals
-from torchmedic.trial import TrialResult
+from torchmedic.trial import TrialResult, TrialSetup
 
 
 def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
@@ -75,10 +75,20 @@ def _stuck(ctx: Context) -> bool:
     return gain is not None and gain < ctx.config.min_gain
 
 
+def control_setup(ctx: Context, label: str) -> TrialSetup:
+    """A fresh setup at the LR the range test suggests (the user's when it found none): control experiments
+    ask what the model and data can do, which a far-off LR would hide."""
+    setup = ctx.setup(label)
+    suggestion = ctx.signals.get("lr_range.suggestion")
+    if suggestion is None or not ctx.spec.lr > 0:
+        return setup
+    return setup.but(label=f"{label} at lr {suggestion:.1e}", spec=ctx.spec.scaled_lr(suggestion / ctx.spec.lr))
+
+
 @probe("overfit_one_batch", order=110, when=_stuck, steps=-1)
 def overfit_one_batch(ctx: Context) -> None:
     """Train on the first batch alone: a setup that cannot fit one batch cannot learn at all."""
-    setup = ctx.setup("overfit one batch").but(train=ctx.train[:1], held_out=ctx.train[0])
+    setup = control_setup(ctx, "overfit one batch").but(train=ctx.train[:1], held_out=ctx.train[0])
     r = ctx.trial(setup)
     ctx.signals.emit("overfit.gain", r.after_train.gain)
     ctx.signals.emit("overfit.diverged", r.diverged)

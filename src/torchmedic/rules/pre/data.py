@@ -157,6 +157,8 @@ def class_imbalance(s: Signals, c: DiagnoseConfig) -> Finding | None:
 @rule("data.unnormalized")
 def unnormalized(s: Signals, c: DiagnoseConfig) -> Finding | None:
     rms = s.get("input.first_layer_rms")
+    if rms is None or rms != rms:  # NaN in the data: fall back to the audit's statistics of the finite values
+        rms = s.get("input.rms")
     if rms is None or rms != rms:
         return None
     large, small = rms > c.max_input_scale, 0 < rms < c.min_input_scale
@@ -166,9 +168,11 @@ def unnormalized(s: Signals, c: DiagnoseConfig) -> Finding | None:
     check = verification(s, "data.unnormalized", c)
     init_ratio = _init_loss_ratio(s)
     symptom = stuck(s, c) or diverged(s) or (init_ratio is not None and init_ratio > c.max_init_loss_ratio)
-    if not symptom and not (check and check.passed):
+    extreme = rms > 5 * c.max_input_scale or rms < c.min_input_scale / 5
+    untested = not s.has("trial.held_out_gain")  # no trial could run (e.g. NaN data): the scale alone must speak
+    if not symptom and not (check and check.passed) and not (untested and extreme):
         return None
-    prior = 0.6 + 0.1 * (rms > 5 * c.max_input_scale or rms < c.min_input_scale / 5)
+    prior = 0.5 if untested and not symptom else 0.6 + 0.1 * extreme
     means, stds = s.get("input.channel_mean", []), s.get("input.channel_std", [])
     kind = "far above" if large else "far below"
     layer = module_ref(s.get("input.first_layer", ""))
