@@ -169,7 +169,7 @@ def test_baseline_trial_matches_a_plain_training_loop(data: list) -> None:
     loss.backward()
     grad_norm = float(torch.cat([copy[0].weight.grad.flatten(), copy[0].bias.grad.flatten()]).norm())
     s = report.signals
-    assert s.get("trial.loss_first") == pytest.approx(float(loss), rel=1e-5)
+    assert s.get("trial.loss_first") == pytest.approx(float(loss.detach()), rel=1e-5)
     assert s.get("grad.norm", scope="0") == pytest.approx(grad_norm, rel=1e-5)
     assert s.get("trial.steps") == torchmedic.DiagnoseConfig().trial_steps
     assert s.get("trial.held_out_gain") > s.get("trial.held_out_gain_before")

@@ -81,7 +81,7 @@ def concat(batches: Sequence[Batch]) -> Batch:
     """Join batches along the batch dimension (they must agree in structure and per-sample shape)."""
     first = batches[0]
     if isinstance(first.inputs, tuple):
-        inputs: Any = tuple(torch.cat([b.inputs[i] for b in batches]) for i in range(len(first.inputs)))  # type: ignore[index]
+        inputs: Any = tuple(torch.cat([b.inputs[i] for b in batches]) for i in range(len(first.inputs)))
     else:
         inputs = torch.cat([b.first_input for b in batches])
     targets = None if first.targets is None else torch.cat([b.targets for b in batches])  # type: ignore[misc]

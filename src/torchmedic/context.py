@@ -71,10 +71,8 @@ class Context:
 
 
 def model_device(model: nn.Module) -> torch.device:
-    first = next(iter(model.parameters()), None)
-    if first is None:
-        first = next(iter(model.buffers()), None)
-    return first.device if first is not None else torch.device("cpu")
+    tensors = [*model.parameters(), *model.buffers()]
+    return tensors[0].device if tensors else torch.device("cpu")
 
 
 def read_batches(loader: Iterable[Any], keys: BatchKeys, config: DiagnoseConfig, until: float) -> list[Batch]:

@@ -65,7 +65,7 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["evidence"] = [{**asdict(e), "value": json_safe(e.value)} for e in self.evidence]
-        return json_safe(data)  # type: ignore[no-any-return]
+        return json_safe(data)
 
 
 def format_value(value: Any) -> str:

@@ -203,7 +203,7 @@ def run_trial(
             result.missing_grad = [n for n, p in inner.named_parameters() if p.requires_grad and p.grad is None]
             for name, module in layers:
                 grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
-                result.grad_norm[name] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads))) if grads else 0.0
+                result.grad_norm[name] = math.sqrt(sum(float((g.float() ** 2).sum()) for g in grads))
         measured = track_layers and (step < 3 or step == steps - 1 or step % 5 == 0)
         previous = (
             {name: [p.detach().clone() for p in m.parameters(recurse=False)] for name, m in layers} if measured else {}

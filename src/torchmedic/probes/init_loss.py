@@ -57,7 +57,9 @@ def _loss_has_graph(ctx: Context) -> bool:
     model = ctx.copy()
     batch = ctx.train[0]
     try:
-        loss = loss_value(ctx.loss_fn, batch.run(model), batch.loss_targets)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the same warnings as the loss at init, already recorded there
+            loss = loss_value(ctx.loss_fn, batch.run(model), batch.loss_targets)
     except Exception:
         return False
     return bool(loss.requires_grad)

@@ -9,7 +9,7 @@ from torch import nn
 from torchmedic.context import Context
 from torchmedic.layers import weight_gain, weight_layers
 from torchmedic.probes.registry import probe
-from torchmedic.tracing import TRANSPARENT, trace_forward
+from torchmedic.tracing import TRANSPARENT, Op, trace_forward
 
 
 def distinct_rows(weight: torch.Tensor) -> int:
@@ -67,7 +67,7 @@ def structure(ctx: Context) -> None:
         s.emit("output.op_module", trace.module_types.get(final.scope, ""))
         if "dim" in final.args:
             s.emit("output.op_dim", final.args["dim"])
-        logit = final
+        logit: Op | None = final
         if final.name in ("softmax", "log_softmax") and final.inputs:
             logit = trace.producer(final.inputs[0])
             while logit is not None and logit.name in TRANSPARENT and logit.inputs:

@@ -37,22 +37,33 @@ def lowest(result: LRFinderResult, divisor: float) -> float | None:
     return result.lrs[index] / divisor if index > 0 else None
 
 
+def _flat_choice(result: LRFinderResult, current: float, findings: list[Finding]) -> tuple[float, str] | Refused:
+    """An LR when the range test's fall is within its noise: where its loss was lowest, if that lies the way the
+    finding points, else the diagnosis's own guess (x100 or /10)."""
+    near = lowest(result, MINIMUM_DIVISOR)
+    factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
+    way = [math.copysign(1.0, math.log10(factor)) for factor in factors]
+    if near is not None and (not way or math.copysign(1.0, math.log10(near / current)) == way[0]):
+        return (
+            near,
+            f"the range test's fall is within its noise; its loss is lowest near lr={near * MINIMUM_DIVISOR:.2g}",
+        )
+    if factors:
+        return current * factors[0], f"the range test is flat ({result.message}): lr x {factors[0]:g}"
+    return Refused(f"the range test on the repaired setup finds no better LR: {result.message}")
+
+
 @remedy("lr.too_high", "lr.too_low", stage="lr", options=2)
 def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
     """The range test's LR for the repaired setup (option 1: a tenth of it, when that did not verify)."""
     current = draft.spec.lr
     result = range_result(ws, draft)
-    target = result.suggestion
-    factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
-    if target is None and factors:
-        target, source = current * factors[0], f"the range test is flat ({result.message}): lr x {factors[0]:g}"
-    elif target is None:
-        target = lowest(result, MINIMUM_DIVISOR)
-        if target is None:
-            return Refused(f"the range test on the repaired setup finds no better LR: {result.message}")
-        source = f"the range test's fall is within its noise; its loss is lowest near lr={target * MINIMUM_DIVISOR:.2g}"
-    else:
-        source = f"the LR range test on the repaired setup suggests {target:.2g}"
+    target, source = result.suggestion, f"the LR range test on the repaired setup suggests {result.suggestion:.2g}"
+    if target is None:
+        found = _flat_choice(result, current, findings)
+        if isinstance(found, Refused):
+            return found
+        target, source = found
     if option == 1:
         source += f", x {ws.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
         target *= ws.config.fallback_lr_factor

@@ -27,14 +27,15 @@ def _graph_cut(ws: Workspace) -> bool:
 def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
     """An optimizer over the parameters that should train (all of them when every one was frozen)."""
     s = ws.signals
-    if _graph_cut(ws):
+    inner = draft.inner
+    frozen = not any(p.requires_grad for p in inner.parameters())  # then no graph reaches the loss: not a cut
+    if not frozen and _graph_cut(ws):
         return Refused(
             "the graph from the parameters to the loss is cut inside forward (.detach(), .item(), .numpy(), .data "
             "or torch.no_grad()): only a change in your forward can let gradients through"
         )
-    inner = draft.inner
     whats, codes = [], []
-    if not any(p.requires_grad for p in inner.parameters()):
+    if frozen:
         for p in inner.parameters():
             p.requires_grad_(True)
         whats.append("every parameter unfrozen (all had requires_grad=False)")
