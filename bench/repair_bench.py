@@ -30,7 +30,11 @@ from bench.training import train
 from bench.validate import Thresholds, judge
 
 BY_DESIGN = frozenset(REASONS)  # causes repair() leaves to the user: NaN data, unrelated labels, one input, mixing
-UNFIXABLE_CASES = {"data_single_class": "only one class survives the filter: no remedy can add the others"}
+UNFIXABLE_CASES = {  # faulty by a cause repair() can fix elsewhere, but not in this form
+    "data_single_class": "only one class survives the filter: no remedy can add the others",
+    "optim_numpy_round_trip": "a numpy round trip inside forward cuts the graph: only the user's forward can change",
+    "optim_detached_output": "forward returns a detached output: only the user's forward can change",
+}
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,13 @@ def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int)
     """The range test's LR for the repaired setup (option 1: a tenth of it, when that did not verify)."""
     current = draft.spec.lr
     result = range_result(ws, draft)
-    target, source = result.suggestion, f"the LR range test on the repaired setup suggests {result.suggestion:.2g}"
-    if target is None:
-        found = _flat_choice(result, current, findings)
-        if isinstance(found, Refused):
-            return found
-        target, source = found
+    found = _flat_choice(result, current, findings) if result.suggestion is None else None
+    if isinstance(found, Refused):
+        return found
+    target, source = found or (
+        result.suggestion,
+        f"the LR range test on the repaired setup suggests {result.suggestion:.2g}",
+    )
     if option == 1:
         source += f", x {ws.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
         target *= ws.config.fallback_lr_factor

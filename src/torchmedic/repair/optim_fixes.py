@@ -41,16 +41,17 @@ def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option
         whats.append("every parameter unfrozen (all had requires_grad=False)")
         codes.append("for p in model.parameters():\n    p.requires_grad_(True)  # or only the layers you mean to train")
     trainable = tuple(n for n, p in inner.named_parameters() if p.requires_grad)
-    if set(trainable) <= draft.spec.held and not whats:
+    spec = draft.spec
+    unheld = set(trainable) - spec.held
+    if unheld:
+        spec = spec.over(trainable)
+        foreign = s.get("optim.foreign")
+        other = f"; it held {foreign} tensors of another model" if foreign else ""
+        whats.append(f"{spec.name} rebuilt over the model's {len(trainable)} trainable parameters ({len(unheld)} were "
+                     f"not in it{other})")  # fmt: skip
+        codes.append(optimizer_line(spec, inner) + "  # after the model is final")
+    if not whats:
         return Refused("the optimizer already holds every trainable parameter")
-    spec = draft.spec.over(trainable)
-    unheld = len(set(trainable) - draft.spec.held)
-    whats.append(
-        f"{spec.name} rebuilt over the model's {len(trainable)} trainable parameters ({unheld} were not in it)"
-    )
-    codes.append(optimizer_line(spec, inner) + "  # after the model is final")
-    if s.get("optim.foreign"):
-        whats[-1] += f"; it held {s.get('optim.foreign')} tensors of another model"
     return Applied(draft.but(spec=spec), "; ".join(whats), "\n".join(codes))
 
 
