@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, RandomSampler, SubsetRandomSampler, Wei
 from torchmedic.finding import Finding
 from torchmedic.remedies.balance import balance
 from torchmedic.repair.draft import Draft, Scale
-from torchmedic.repair.lines import numbers
+from torchmedic.repair.lines import module_ref, numbers
 from torchmedic.repair.loaders import rebuilt, sampler_kind, why_not_rebuildable
 from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
 from torchmedic.repair.workspace import Workspace
@@ -62,8 +62,9 @@ def stable_normalization(ws: Workspace, draft: Draft, findings: list[Finding], o
         return Refused("no BatchNorm module to replace, and the loader cannot be rebuilt")
     return Applied(
         draft,
-        f"{len(swapped)} BatchNorm layers replaced with GroupNorm ({', '.join(swapped[:3])}"
-        f"{', ...' if len(swapped) > 3 else ''}), which normalizes each sample on its own",
+        f"BatchNorm replaced with GroupNorm, which normalizes each sample on its own, in {len(swapped)} layer"
+        f"{'s' if len(swapped) > 1 else ''} ({', '.join(module_ref(n) for n in swapped[:3])}"
+        f"{', ...' if len(swapped) > 3 else ''})",
         "def to_group_norm(module):  # GroupNorm does not depend on the batch\n"
         "    for name, child in module.named_children():\n"
         "        if isinstance(child, nn.modules.batchnorm._BatchNorm):\n"

@@ -42,8 +42,7 @@ def _flat_choice(result: LRFinderResult, current: float, findings: list[Finding]
     finding points, else the diagnosis's own guess (x100 or /10)."""
     near = lowest(result, MINIMUM_DIVISOR)
     factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
-    way = [math.copysign(1.0, math.log10(factor)) for factor in factors]
-    if near is not None and (not way or math.copysign(1.0, math.log10(near / current)) == way[0]):
+    if near is not None and (not factors or (near > current) == (factors[0] > 1)):
         return (
             near,
             f"the range test's fall is within its noise; its loss is lowest near lr={near * MINIMUM_DIVISOR:.2g}",
@@ -58,13 +57,13 @@ def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int)
     """The range test's LR for the repaired setup (option 1: a tenth of it, when that did not verify)."""
     current = draft.spec.lr
     result = range_result(ws, draft)
-    found = _flat_choice(result, current, findings) if result.suggestion is None else None
-    if isinstance(found, Refused):
-        return found
-    target, source = found or (
-        result.suggestion,
-        f"the LR range test on the repaired setup suggests {result.suggestion:.2g}",
-    )
+    if result.suggestion is not None:
+        target, source = result.suggestion, f"the LR range test on the repaired setup suggests {result.suggestion:.2g}"
+    else:
+        found = _flat_choice(result, current, findings)
+        if isinstance(found, Refused):
+            return found
+        target, source = found
     if option == 1:
         source += f", x {ws.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
         target *= ws.config.fallback_lr_factor

@@ -3,7 +3,6 @@ verify it with a pilot run on held-out samples; try other options while the budg
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,8 +26,6 @@ from torchmedic.repair.plan import build as build_attempt
 from torchmedic.repair.result import Attempt, RepairResult, script_of
 from torchmedic.repair.workspace import Workspace
 from torchmedic.report import Report
-
-log = logging.getLogger(__name__)
 
 FIRST_PILOTS_SHARE = 0.2  # the before pilot and the first attempt always run, for at least this share of the budget
 
@@ -61,7 +58,7 @@ def repair(
             model, loader, loss_fn, optimizer, device=device, budget_s=config.diagnose_share * budget_s, keys=keys
         )
         ws = _workspace(
-            model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, started + budget_s
+            model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, started, budget_s
         )
         result = _search(ws, report, budget_s)
     result.elapsed_s = time.perf_counter() - started
@@ -77,17 +74,21 @@ def _workspace(
     keys: BatchKeys,
     config: RepairConfig,
     report: Report,
-    deadline: float,
+    started: float,
+    budget_s: float,
 ) -> Workspace:
     """Copies and batches as diagnose() reads them, the diagnosis's signals, and the pilot's training batches."""
     diagnose_config = DiagnoseConfig(seed=config.seed)
-    ctx = build(model, loader, loss_fn, optimizer, device, deadline - time.perf_counter(), keys, diagnose_config)
+    ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys, diagnose_config)  # reads as diagnose did
     ctx.signals.extend(report.signals)
     pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, ctx.device)
-    ws = Workspace(ctx, config, keys, deadline, pool)
+    ws = Workspace(ctx, config, keys, started + budget_s, pool)
     if not pool:
         ws.pool = ctx.train
-        ws.notes.append("too few batches to hold samples out: the pilots are measured on samples they trained on")
+        ws.notes.append(
+            "no sample read differs from the held-out ones (too few batches, or identical samples): the pilots are "
+            "measured on samples they trained on"
+        )
     return ws
 
 

@@ -87,6 +87,6 @@ class RepairResult:
 
 def script_of(changes: list[Change], unresolved: list[Unresolved]) -> str:
     """Every change's lines under a comment naming its cause, then what only the user can change."""
-    blocks = [f"# {', '.join(c.causes)}: {c.what}\n{c.code}" for c in changes if c.code]
+    blocks = [f"# {', '.join(c.causes)}\n{c.code}" for c in changes if c.code]
     blocks += [f"# still to fix by hand, {u.cause}: {u.advice}\n{u.code}".rstrip() for u in unresolved]
     return "\n\n".join(blocks)
