@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from torchmedic.batch import Batch
 from torchmedic.finding import Finding
-from torchmedic.remedies.weight_init import init_weights
+from torchmedic.remedies.weight_init import Scheme, init_weights
 from torchmedic.repair.draft import Draft, Scale
 from torchmedic.repair.remedy import Applied, Outcome, remedy
 from torchmedic.repair.workspace import Workspace
 from torchmedic.rules.pre.init import REINIT
 
-SCHEMES = ("kaiming", "lsuv")  # the classic recipe first; LSUV, which measures the variances, as the alternative
+SCHEMES: tuple[Scheme, ...] = ("kaiming", "lsuv")  # the classic recipe first; LSUV, which measures variances, next
 
 
 def _as_fed(batch: Batch, inputs: Scale | None) -> Batch:
@@ -25,7 +25,8 @@ def _as_fed(batch: Batch, inputs: Scale | None) -> Batch:
 def reinit(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
     """Kaiming (conv) and Xavier (linear) weights with the gain of the activation that follows, biases zeroed."""
     scheme = SCHEMES[option]
-    record = init_weights(draft.inner, scheme, batch=_as_fed(draft.train[0], draft.inputs), generator=ws.generator())  # type: ignore[arg-type]
+    batch = _as_fed(draft.train[0], draft.inputs)
+    record = init_weights(draft.inner, scheme, batch=batch, generator=ws.generator())
     rules = sorted({layer.rule.split("(")[0] for layer in record.layers})
     return Applied(
         draft,
