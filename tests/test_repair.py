@@ -14,6 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import torchmedic
+from torchmedic.repair.refusals import REASONS
+from torchmedic.repair.remedy import REMEDIES
 
 from setups import Detached, Setup, adam, digit_images, digits, imbalanced, mlp, sick
 
@@ -128,6 +130,26 @@ def test_repair_turns_a_broken_setup_into_a_learning_one(cause: str) -> None:
     assert result.after is not None and result.after.learned and result.before is not None
     fit(result.model, result.loader, result.loss_fn, result.optimizer)
     assert learned(result.model, x_test, y_test), result
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")  # the broadcasting bug itself warns, in diagnose()
+@pytest.mark.parametrize("cause", sorted(REMEDIES))
+def test_every_remedy_answers_its_sick_setup(cause: str) -> None:
+    """Driven by the registry: each cause's sick setup is repaired and verified, or reported as left to the user."""
+    setup = sick(cause)
+    result = torchmedic.repair(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=BUDGET)
+    if cause in REASONS:
+        assert cause in [u.cause for u in result.unresolved] and not result.repaired
+    else:
+        assert result.verified and cause in {c for change in result.changes for c in change.causes}, result
+
+
+def test_batchnorm_becomes_groupnorm_when_the_loader_cannot_be_rebuilt() -> None:
+    setup = sick("mode.bn_small_batch")
+    batches = list(setup.loader)  # a list of batches: no DataLoader to give larger batches
+    result = torchmedic.repair(setup.model, batches, setup.loss_fn, setup.optimizer, budget_s=BUDGET)
+    assert result.verified and isinstance(result.model[1], nn.GroupNorm) and result.loader is batches
+    assert isinstance(setup.model[1], nn.BatchNorm1d)
 
 
 def test_the_script_speaks_the_users_terms() -> None:
