@@ -39,7 +39,9 @@ def metrics(pilot: Pilot) -> str:
 
 
 def _pilots(result: RepairResult) -> list[tuple[str, Pilot]]:
-    return [(name, p) for name, p in (("before", result.before), ("after", result.after)) if p is not None]
+    """The before and after pilots; one row when nothing was changed (the after pilot is the before pilot)."""
+    pilots = [("before", result.before)] + ([] if result.after is result.before else [("after", result.after)])
+    return [(name, p) for name, p in pilots if p is not None]
 
 
 def plain(result: RepairResult) -> str:
