@@ -179,8 +179,10 @@ def test_returned_objects_are_new_and_consistent() -> None:
 def test_state_is_bit_identical_after_repair(make: Any) -> None:
     setup = trained(make())
     before = snapshot(setup.model, setup.optimizer)
+    order = setup.loader.generator.get_state()
     result = torchmedic.repair(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=BUDGET)
     assert_same(before, snapshot(setup.model, setup.optimizer))
+    assert torch.equal(order, setup.loader.generator.get_state())  # the next epoch shuffles as it would have
     assert result.changes
 
 

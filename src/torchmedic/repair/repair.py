@@ -20,6 +20,7 @@ from torchmedic.guard import preserved
 from torchmedic.repair.change import Unresolved
 from torchmedic.repair.config import RepairConfig
 from torchmedic.repair.draft import Draft
+from torchmedic.repair.loader_state import loader_generators_kept
 from torchmedic.repair.pilot import Pilot, pilot_batches, run_pilot
 from torchmedic.repair.plan import Built, steps_for, variants
 from torchmedic.repair.plan import build as build_attempt
@@ -46,14 +47,15 @@ def repair(
     Returns the repaired model, a fresh optimizer over it, the loss and the loader to train with, what changed and
     why, the lines to change in your own script, and the pilot metrics before and after. Remedies that cannot be
     applied automatically (NaN data, labels unrelated to their inputs, a graph cut in forward, ...) are listed in
-    `unresolved` with what to change. The user's objects and every RNG are left exactly as they were.
+    `unresolved` with what to change. The user's objects and every RNG, the loader's generators included, are left
+    exactly as they were.
     """
     config = config or RepairConfig()
     check_arguments(model, loss_fn, optimizer)
     if not budget_s > 0:
         raise InputError(f"budget_s={budget_s}: repair needs a positive budget in seconds (60 is usual).")
     started = time.perf_counter()
-    with preserved(model, optimizer):
+    with preserved(model, optimizer), loader_generators_kept(loader):
         report = diagnose(
             model, loader, loss_fn, optimizer, device=device, budget_s=config.diagnose_share * budget_s, keys=keys
         )
