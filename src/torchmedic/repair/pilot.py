@@ -189,12 +189,17 @@ def _row_keys(batch: Batch) -> list[bytes]:
     return keys
 
 
-def pilot_batches(batches: Iterable[Batch], held_out: Batch, limit: int, device: torch.device) -> tuple[Batch, ...]:
-    """The batches without the held-out samples (matched by value), cut to `limit` samples, on the device; a batch
-    left with a single sample is dropped (BatchNorm cannot train on one), unless it held only one to begin with."""
+def pilot_batches(
+    batches: Iterable[Batch], held_out: Batch, limit: int, count: int, device: torch.device
+) -> tuple[Batch, ...]:
+    """Up to `count` batches (a pilot takes one per step) without the held-out samples (matched by value), cut to
+    `limit` samples, on the device; a batch left with a single sample is dropped (BatchNorm cannot train on one),
+    unless it held only one to begin with."""
     held = set(_row_keys(held_out.to("cpu")))
-    kept = []
+    kept: list[Batch] = []
     for batch in batches:
+        if len(kept) == count:
+            break
         mask = torch.tensor([key not in held for key in _row_keys(batch)], dtype=torch.bool)
         if int(mask.sum()) < min(2, batch.size):
             continue

@@ -83,7 +83,7 @@ def _workspace(
     diagnose_config = DiagnoseConfig(seed=config.seed)
     ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys, diagnose_config)  # reads as diagnose did
     ctx.signals.extend(report.signals)
-    pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, ctx.device)
+    pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, config.pilot_steps, ctx.device)
     ws = Workspace(ctx, config, keys, started + budget_s, pool)
     if not pool:
         ws.pool = ctx.train

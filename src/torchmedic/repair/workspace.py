@@ -46,4 +46,4 @@ class Workspace:
         """Pilot batches read from a loader a data remedy built (as many as diagnose read from the user's)."""
         ctx = self.ctx
         read = read_batches(loader, self.keys, ctx.config, time.perf_counter() + 0.1 * max(self.remaining, 1.0))
-        return pilot_batches(read, ctx.held_out, ctx.config.max_trial_batch, ctx.device)
+        return pilot_batches(read, ctx.held_out, ctx.config.max_trial_batch, self.config.pilot_steps, ctx.device)
