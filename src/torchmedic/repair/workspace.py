@@ -43,7 +43,9 @@ class Workspace:
         return torch.Generator().manual_seed(self.config.seed)
 
     def batches_from(self, loader: Iterable[Any]) -> tuple[Batch, ...]:
-        """Pilot batches read from a loader a data remedy built (as many as diagnose read from the user's)."""
+        """Pilot batches read from a loader a data remedy built, within the limits diagnose read the user's with (its
+        share of what is left of the budget)."""
         ctx = self.ctx
-        read = read_batches(loader, self.keys, ctx.config, time.perf_counter() + 0.1 * max(self.remaining, 1.0))
+        until = time.perf_counter() + ctx.config.audit_share * max(self.remaining, 1.0)
+        read = read_batches(loader, self.keys, ctx.config, until)
         return pilot_batches(read, ctx.held_out, ctx.config.max_trial_batch, self.config.pilot_steps, ctx.device)
