@@ -4,12 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.torchmedic-installed
 
-.PHONY: demo test lint bench bench-validate bench-lr clean
+.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,vision,plot,tensorboard,lightning,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,vision,plot,tensorboard,lightning,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,6 +31,15 @@ bench-validate: $(STAMP)
 
 bench-lr: $(STAMP)
 	$(PY) bench/lr_bench.py
+
+bench-repair: $(STAMP)
+	$(PY) bench/repair_bench.py
+
+bench-loop: $(STAMP)
+	$(PY) bench/loop_bench.py
+
+bench-overhead: $(STAMP)
+	$(PY) bench/monitor_overhead.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

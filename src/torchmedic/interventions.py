@@ -49,7 +49,7 @@ for _cause in ("init.too_small", "init.too_large", "init.symmetric", "init.dead_
     intervention(_cause)(_reinit)
 
 
-def _suggestion(ctx: Context, setup: TrialSetup) -> float | None:
+def suggested_lr(ctx: Context, setup: TrialSetup) -> float | None:
     """The LR range test's suggestion for this setup: measured anew when other fixes changed it (a rescaled input
     or a removed softmax moves the good LR by orders of magnitude), else the one diagnose measured."""
     if not setup.label:
@@ -68,13 +68,13 @@ def _with_lr(ctx: Context, setup: TrialSetup, target: float) -> TrialSetup:
 
 @intervention("lr.too_high")
 def lower_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
-    lr, suggestion = ctx.spec.lr, _suggestion(ctx, setup)
+    lr, suggestion = ctx.spec.lr, suggested_lr(ctx, setup)
     return _with_lr(ctx, setup, suggestion if suggestion is not None and suggestion < lr / 3 else lr / 10)
 
 
 @intervention("lr.too_low")
 def raise_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
-    lr, suggestion = ctx.spec.lr, _suggestion(ctx, setup)
+    lr, suggestion = ctx.spec.lr, suggested_lr(ctx, setup)
     return _with_lr(ctx, setup, suggestion if suggestion is not None and suggestion > lr * 3 else lr * 100)
 
 

@@ -7,14 +7,15 @@ faults can mask each other). The rules read the outcome from the `verify.<cause>
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from torchmedic.config import DiagnoseConfig
 from torchmedic.context import Context
 from torchmedic.errors import TorchMedicError
 from torchmedic.finding import Finding
-from torchmedic.interventions import INTERVENTIONS
-from torchmedic.probes.trial_probe import emit_trial
+from torchmedic.interventions import INTERVENTIONS, suggested_lr
+from torchmedic.probes.trial_probe import control_setup, emit_trial
 from torchmedic.rules.pre.common import verification
 from torchmedic.trial import TrialResult, TrialSetup
 
@@ -97,6 +98,8 @@ def verify(ctx: Context, candidates: list[Finding], config: DiagnoseConfig) -> N
         _on_top(ctx, passed, failed[:MAX_COMBINED])
     elif len(failed) >= 2:
         _together(ctx, failed[: MAX_COMBINED + 1], baseline)
+    still = [c for c in failed if not (v := verification(ctx.signals, c, config)) or not v.passed]
+    _at_best_lr(ctx, [c for c in still if not c.startswith("lr.")][:MAX_COMBINED])
 
 
 def _on_top(ctx: Context, passed: list[str], failed: list[str]) -> None:
@@ -117,6 +120,32 @@ def _on_top(ctx: Context, passed: list[str], failed: list[str]) -> None:
         result = _run(ctx, setup, f"verify {cause} on top")
         if result is not None:
             _record(ctx, cause, result, reference, base, passed, joint="on top of the fix for " + ", ".join(passed))
+
+
+def _at_best_lr(ctx: Context, failed: list[str]) -> None:
+    """A fix can be right and still fail at the user's LR (a slow SGD hides any gain in a short trial). Compare
+    the fixed setup and the unfixed one each at the LR the range test suggests for it."""
+    if not failed:
+        return
+    best_setup = control_setup(ctx, "baseline")
+    if not _affordable(ctx):
+        return
+    best = ctx.trials["baseline"] if best_setup.spec == ctx.spec else _run(ctx, best_setup, best_setup.label)
+    if best is None:
+        return
+    emit_trial(ctx.signals, "verify.baseline_best", best)
+    for cause in failed:
+        fixed = INTERVENTIONS[cause].fn(ctx, ctx.setup(""))
+        if fixed is None or not _affordable(ctx):
+            return
+        lr = suggested_lr(ctx, fixed)
+        if lr is None or abs(math.log10(lr / ctx.spec.lr)) < 0.5:
+            continue  # the fixed setup wants about the user's LR: the single-fix trial already said it all
+        fixed = fixed.but(label=f"{fixed.label} at lr {lr:.1e}", spec=fixed.spec.scaled_lr(lr / ctx.spec.lr))
+        result = _run(ctx, fixed, f"verify {cause} at best lr")
+        if result is not None:
+            joint = f"each at the LR its range test suggests: {lr:.1e} vs {best.lr:.1e} without the fix"
+            _record(ctx, cause, result, "verify.baseline_best", best, ("lr.too_high", "lr.too_low"), joint)
 
 
 def _together(ctx: Context, failed: list[str], baseline: TrialResult) -> None:

@@ -4,6 +4,7 @@ from torchmedic.probes import (  # noqa: F401  (import registers the probes)
     activations,
     data_audit,
     init_loss,
+    linear_probe,
     lr_range,
     outputs,
     permutation,

@@ -9,13 +9,13 @@ from torchmedic.probes.registry import probe
 from torchmedic.probes.trial_probe import control_setup
 
 
-def _fits_but_does_not_generalize(ctx: Context) -> bool:
+def fits_but_does_not_generalize(ctx: Context) -> bool:
     s, c = ctx.signals, ctx.config
     held, fit = s.get("trial.held_out_gain"), max(s.get("trial.gain", -1.0), s.get("overfit.gain", -1.0))
     return held is not None and held < c.min_gain and fit >= c.min_gain and ctx.train[0].targets is not None
 
 
-@probe("label_permutation", order=130, when=_fits_but_does_not_generalize, steps=-2)
+@probe("label_permutation", order=130, when=fits_but_does_not_generalize, steps=-2)
 def label_permutation(ctx: Context) -> None:
     generator = torch.Generator().manual_seed(ctx.config.seed)
     targets = torch.cat([b.loss_targets for b in ctx.train])
@@ -24,7 +24,7 @@ def label_permutation(ctx: Context) -> None:
     for batch in ctx.train:  # labels shuffled across the whole pool, so one-class batches get mixed labels too
         permuted.append(batch.with_targets(targets[start : start + batch.size]))
         start += batch.size
-    real_setup = control_setup(ctx, "real labels")
+    real_setup = control_setup(ctx, "baseline")
     real = ctx.trials["baseline"] if real_setup.spec == ctx.spec else ctx.trial(real_setup)
     shuffled = ctx.trial(control_setup(ctx, "permuted labels").but(train=tuple(permuted)))
     ctx.signals.emit("permutation.lr", real.lr)

@@ -35,8 +35,8 @@ def plain(report: Report) -> str:
     return "\n".join(lines)
 
 
-def render(report: Report, console: Console) -> None:
-    """Print the report with colour and panels."""
+def render(report: Report, console: Console, *, limit: int | None = None) -> None:
+    """Print the report with colour and panels (only the first `limit` findings when given)."""
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
@@ -44,7 +44,8 @@ def render(report: Report, console: Console) -> None:
 
     if report.healthy:
         console.print(Panel(Text(f"Healthy: no finding ({report.task}, {report.elapsed_s:.1f} s)", style="bold green")))
-    for i, f in enumerate(report.findings, 1):
+    shown = report.findings if limit is None else report.findings[:limit]
+    for i, f in enumerate(shown, 1):
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
         table.add_column("evidence")
         table.add_column("value", justify="right")
@@ -66,6 +67,9 @@ def render(report: Report, console: Console) -> None:
 
         title = f"{i}. {f.cause}  confidence {f.confidence:.2f}"
         console.print(Panel(Group(*parts), title=title, title_align="left", border_style="red" if i == 1 else "yellow"))
+    if len(shown) < len(report.findings):
+        rest = ", ".join(f"{f.cause} {f.confidence:.2f}" for f in report.findings[len(shown) :])
+        console.print(f"[dim]also: {rest}[/dim]")
     for n in report.notes:
         console.print(f"[dim]note: {n}[/dim]")
     for s in report.skipped:

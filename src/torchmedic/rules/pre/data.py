@@ -248,6 +248,9 @@ def labels_unrelated(s: Signals, c: DiagnoseConfig) -> Finding | None:
         return None
     if (s.get("batch.mixing") or 0.0) >= 1e-3:
         return None  # a model that mixes samples cannot map each input to its label: no test of the labels
+    linear = s.get("linear.held_out_gain")
+    if linear is not None and linear >= c.min_gain:
+        return None  # a linear model predicts held-out labels from the inputs: they carry signal
     return Finding(
         "data.labels_unrelated",
         0.75,
@@ -255,6 +258,7 @@ def labels_unrelated(s: Signals, c: DiagnoseConfig) -> Finding | None:
         f"shuffled ones (held-out gain {fmt(real)} vs {fmt(permuted)}): the targets carry no signal the inputs "
         "predict; labels are misaligned with their inputs.",
         [
+            Evidence("held-out gain of a linear model on the standardized inputs", linear, f">= {c.min_gain:g}"),
             Evidence("training-batch gain", fit, f">= {c.min_gain:g}"),
             Evidence("held-out gain with real labels", real, f"> permuted + {c.permutation_margin:g}"),
             Evidence("held-out gain with permuted labels", permuted, "~0"),
