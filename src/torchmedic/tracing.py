@@ -133,8 +133,9 @@ class Trace:
             op = self.producer(op.inputs[0])
         return op
 
-    def following_activation(self, module: str) -> str | None:
-        """The nonlinearity applied to a module's output, looking through norms, pooling, dropout and reshapes."""
+    def following_activation(self, module: str) -> Op | None:
+        """The nonlinearity op applied to a module's output (its args hold e.g. the LeakyReLU slope), looking
+        through norms, pooling, dropout and reshapes."""
         frontier = [self.module_outputs[module]] if module in self.module_outputs else []
         seen: set[int] = set()
         while frontier:
@@ -144,7 +145,7 @@ class Trace:
             seen.add(tid)
             for op in self.consumers(tid):
                 if op.name in ACTIVATIONS:
-                    return op.name
+                    return op
                 if op.name in PASS_THROUGH:
                     frontier.extend(op.outputs)
                 elif op.name not in {"dim", "size", "shape", "numel"}:
@@ -195,7 +196,8 @@ class _Recorder(TorchFunctionMode):
 
 
 def trace_forward(model: nn.Module, batch: Batch) -> tuple[Trace, Any]:
-    """Run `model` on `batch` once (no grad) and return the trace and the outputs; the model is left as it was."""
+    """Run `model` on `batch` once (no grad) and return the trace and the outputs. Only the hooks it adds are
+    removed again: in train mode BatchNorm updates its running statistics, so trace a copy or an eval-mode model."""
     scopes: list[str] = []
     module_outputs: dict[str, int] = {}
     recorder = _Recorder(scopes)

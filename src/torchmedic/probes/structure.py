@@ -80,7 +80,7 @@ def structure(ctx: Context) -> None:
     heads = [n for n in layers if n in trace.module_outputs]
     if heads:
         s.emit("model.head", heads[-1])
-        s.emit("model.following", {n: trace.following_activation(n) or "" for n in heads})
+        s.emit("model.following", {n: getattr(trace.following_activation(n), "name", "") for n in heads})
     softmax_dims = [op.args.get("dim") for op in trace.ops if op.name in ("softmax", "log_softmax")]
     s.emit("model.softmax_dims", softmax_dims)
 

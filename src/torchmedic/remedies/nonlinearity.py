@@ -7,7 +7,7 @@ from typing import Literal
 
 from torch import nn
 
-from torchmedic.tracing import ACTIVATIONS, PASS_THROUGH, Op, Trace
+from torchmedic.tracing import Trace
 
 InitName = Literal["relu", "leaky_relu", "selu", "tanh", "sigmoid", "linear"]
 
@@ -71,29 +71,11 @@ def from_trace(trace: Trace, module: str) -> Nonlinearity | None:
     """The activation after `module` in a traced forward pass; None when the module did not run in it."""
     if module not in trace.module_outputs:
         return None
-    op = _activation_op(trace, trace.module_outputs[module])
+    op = trace.following_activation(module)
     if op is None:
         return Nonlinearity("none", 0.0, FROM_TRACE)
     slope = float(op.args.get("negative_slope", 0.01)) if op.name == "leaky_relu" else 0.0
     return Nonlinearity(op.name, slope, FROM_TRACE)
-
-
-def _activation_op(trace: Trace, tensor_id: int) -> Op | None:
-    # The same walk as Trace.following_activation, returning the op so that its arguments (the slope) can be read.
-    frontier, seen = [tensor_id], set()
-    while frontier:
-        tid = frontier.pop(0)
-        if tid in seen:
-            continue
-        seen.add(tid)
-        for op in trace.consumers(tid):
-            if op.name in ACTIVATIONS:
-                return op
-            if op.name in PASS_THROUGH:
-                frontier.extend(op.outputs)
-            elif op.name not in {"dim", "size", "shape", "numel"}:
-                return None
-    return None
 
 
 def from_registration(model: nn.Module, module: str) -> Nonlinearity:
