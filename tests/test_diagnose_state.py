@@ -132,3 +132,20 @@ def test_report_is_complete() -> None:
     ):
         assert probe_signal in names, probe_signal
     assert "loss.double_softmax" in str(report)
+
+
+def test_the_loaders_own_generator_is_restored() -> None:
+    """A DataLoader shuffling with its own generator gives the user the same next epoch as without diagnose."""
+    setup = sick("lr.too_low")
+    loader = torch.utils.data.DataLoader(
+        setup.loader.dataset, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(5)
+    )
+    expected = torch.Generator().manual_seed(5).get_state()
+    torchmedic.diagnose(setup.model, loader, setup.loss_fn, setup.optimizer)
+    assert torch.equal(loader.generator.get_state(), expected)
+
+
+def test_a_trained_model_with_a_vanished_signal_is_diagnosed() -> None:
+    setup = trained(sick("init.too_small"))
+    report = torchmedic.diagnose(setup.model, setup.loader, setup.loss_fn, setup.optimizer)
+    assert report.causes[:1] == ["init.too_small"]

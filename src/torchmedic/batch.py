@@ -170,6 +170,24 @@ def iterate(loader: Iterable[Any], keys: BatchKeys = BatchKeys()) -> Iterator[Ba
         index += 1
 
 
+def replace_primary(outputs: Any, tensor: torch.Tensor) -> Any:
+    """The outputs with their primary tensor (see primary_output) swapped for `tensor`, structure kept, so that
+    the user's loss can be called on a made-up prediction."""
+    if isinstance(outputs, torch.Tensor):
+        return tensor
+    if isinstance(outputs, Mapping):
+        key = (
+            "logits"
+            if isinstance(outputs.get("logits"), torch.Tensor)
+            else next(k for k, v in outputs.items() if isinstance(v, torch.Tensor))
+        )
+        return {**outputs, key: tensor}
+    if isinstance(outputs, (tuple, list)):
+        index = next(i for i, v in enumerate(outputs) if isinstance(v, torch.Tensor))
+        return type(outputs)([tensor if i == index else v for i, v in enumerate(outputs)])
+    return tensor
+
+
 def primary_output(outputs: Any) -> torch.Tensor | None:
     """The tensor that stands for the model's prediction: the output itself, the first tensor of a tuple, or
     `logits` (else the first tensor) of a dict."""

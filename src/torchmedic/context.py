@@ -143,7 +143,7 @@ def build(
             f"the model returned a {type(outputs).__name__} with no tensor in it: torchmedic needs "
             "the prediction as a tensor (or a tuple/dict holding one)."
         )
-    task = infer_task(loss_fn, output, train[0].targets)
+    task = infer_task(loss_fn, outputs, train[0].targets)
     return Context(
         model,
         base,

@@ -47,7 +47,7 @@ def diagnose(
     """
     config = config or DiagnoseConfig()
     check_arguments(model, loss_fn, optimizer)
-    with preserved(model, optimizer):
+    with preserved(model, optimizer, loader):
         ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys or BatchKeys(), config)
         if ctx.spec.is_default:
             ctx.notes.append(f"no optimizer given: trials used {DEFAULT_OPTIMIZER}")

@@ -7,13 +7,18 @@ from typing import Any
 
 import torch
 
+from torchmedic.batch import primary_output, replace_primary
 from torchmedic.stats import class_histogram, entropy
 from torchmedic.task import Task
 
 
-def constant_floor(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor, task: Task) -> float:
+def constant_floor(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor, task: Task) -> float:
     """The lowest loss any constant output reaches on these targets (label entropy for cross-entropy, the
-    target variance for MSE); found by fitting a constant with the user's loss for any other loss."""
+    target variance for MSE); found by fitting a constant with the user's loss for any other loss.
+    `model_output` is what the model returned (a tensor, or a tuple/dict holding one)."""
+    outputs = primary_output(model_output)
+    if outputs is None:
+        raise ValueError("the model output holds no tensor")
     with torch.no_grad():
         if (
             task.loss_kind in ("cross_entropy", "nll", "softmax_like")
@@ -24,10 +29,12 @@ def constant_floor(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: 
         if task.loss_kind == "mse" and targets.shape == outputs.shape:
             t = targets.detach().double().reshape(targets.shape[0], -1)
             return float(t.var(dim=0, unbiased=False).mean())
-    return _fit_constant(loss_fn, outputs, targets)
+    return _fit_constant(loss_fn, model_output, outputs, targets)
 
 
-def _fit_constant(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor, steps: int = 150) -> float:
+def _fit_constant(
+    loss_fn: Callable[..., Any], model_output: Any, outputs: torch.Tensor, targets: torch.Tensor, steps: int = 150
+) -> float:
     """Minimize the loss over one output shared by every sample (Adam on a free vector)."""
     start = outputs.detach().float().mean(dim=0, keepdim=True)
     const = start.clone().requires_grad_(True)
@@ -36,7 +43,7 @@ def _fit_constant(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: t
     with torch.enable_grad():
         for _ in range(steps):
             opt.zero_grad()
-            loss = loss_fn(const.expand_as(outputs).to(outputs.dtype), targets)
+            loss = loss_fn(replace_primary(model_output, const.expand_as(outputs).to(outputs.dtype)), targets)
             loss = loss.float().mean()
             if not torch.isfinite(loss):
                 break

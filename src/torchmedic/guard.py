@@ -178,6 +178,18 @@ def _copy_back(tensor: torch.Tensor, saved: torch.Tensor | None) -> None:
         tensor.copy_(saved)
 
 
+def loader_generators(loader: Any) -> list[torch.Generator]:
+    """The generators a loader shuffles with (its own and its sampler's, often the same object), once each:
+    reading the loader advances them, and the user's next epoch would be shuffled differently."""
+    sampler = getattr(loader, "sampler", None)
+    found: dict[int, torch.Generator] = {}
+    for owner in (loader, sampler, getattr(sampler, "sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found.setdefault(id(generator), generator)
+    return list(found.values())
+
+
 @dataclass
 class UserState:
     """Everything of the user's that torchmedic promises to leave untouched."""
@@ -187,15 +199,19 @@ class UserState:
     optimizers: list[OptimizerState]
     grad_enabled: bool
     global_hooks: dict[str, OrderedDict[int, Any]]
+    generators: list[tuple[torch.Generator, torch.Tensor]]
 
     @classmethod
-    def capture(cls, model: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None) -> UserState:
+    def capture(
+        cls, model: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None, loader: Any = None
+    ) -> UserState:
         return cls(
             rng=RngState.capture(),
             models=[] if model is None else [ModelState.capture(model)],
             optimizers=[] if optimizer is None else [OptimizerState.capture(optimizer)],
             grad_enabled=torch.is_grad_enabled(),
             global_hooks={name: OrderedDict(hooks) for name, hooks in _global_hook_dicts().items()},
+            generators=[(g, g.get_state()) for g in loader_generators(loader)],
         )
 
     def restore(self) -> None:
@@ -210,6 +226,8 @@ class UserState:
                 hooks.update(saved)
         torch.set_grad_enabled(self.grad_enabled)
         self.rng.restore()
+        for generator, state in self.generators:
+            generator.set_state(state)
 
 
 def _global_hook_dicts() -> dict[str, OrderedDict[int, Any]]:
@@ -226,10 +244,12 @@ def _global_hook_dicts() -> dict[str, OrderedDict[int, Any]]:
 
 
 @contextmanager
-def preserved(model: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None) -> Iterator[UserState]:
-    """Run the body, then put the model, the optimizer, the RNGs and the global hooks back as they were,
-    also when the body raises or is interrupted."""
-    state = UserState.capture(model, optimizer)
+def preserved(
+    model: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None, loader: Any = None
+) -> Iterator[UserState]:
+    """Run the body, then put the model, the optimizer, the loader's generators, the RNGs and the global hooks
+    back as they were, also when the body raises or is interrupted."""
+    state = UserState.capture(model, optimizer, loader)
     try:
         yield state
     finally:

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torchmedic.batch import primary_output, replace_primary
+
 # Loss kinds by class and by function; anything else is identified by how it behaves.
 _LOSS_CLASSES: tuple[tuple[type, str], ...] = (
     (nn.CrossEntropyLoss, "cross_entropy"),
@@ -55,15 +57,17 @@ def loss_kind_by_name(loss_fn: Callable[..., Any]) -> str | None:
         return None
 
 
-def is_shift_invariant(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor) -> bool:
+def is_shift_invariant(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> bool:
     """Whether adding a constant to every class score leaves the loss unchanged: the mark of a loss that applies
     softmax itself (cross-entropy and its variants)."""
-    if outputs.dim() < 2 or outputs.shape[1] < 2 or not outputs.is_floating_point():
+    outputs = primary_output(model_output)
+    if outputs is None or outputs.dim() < 2 or outputs.shape[1] < 2 or not outputs.is_floating_point():
         return False
     with torch.no_grad():
         z = torch.randn_like(outputs)
         try:
-            a, b = _scalar(loss_fn(z, targets)), _scalar(loss_fn(z + 3.0, targets))
+            a = _scalar(loss_fn(replace_primary(model_output, z), targets))
+            b = _scalar(loss_fn(replace_primary(model_output, z + 3.0), targets))
         except Exception:
             return False
     return bool(torch.isfinite(torch.tensor([a, b])).all()) and abs(a - b) <= 1e-4 * max(1.0, abs(a))
@@ -87,11 +91,15 @@ class Task:
         return self.kind in ("multiclass", "binary", "multilabel")
 
 
-def infer_task(loss_fn: Callable[..., Any], outputs: torch.Tensor, targets: torch.Tensor | None) -> Task:
-    """Decide the task from the loss's kind first, the targets' dtype and shape second."""
+def infer_task(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor | None) -> Task:
+    """Decide the task from the loss's kind first, the targets' dtype and shape second. `model_output` is what
+    the model returned (a tensor, or a tuple/dict holding one)."""
+    outputs = primary_output(model_output)
+    if outputs is None:
+        return Task("unknown", "unknown", None, "the model output holds no tensor")
     kind = loss_kind_by_name(loss_fn)
     width = int(outputs.shape[1]) if outputs.dim() >= 2 else 1
-    if kind is None and targets is not None and is_shift_invariant(loss_fn, outputs, targets):
+    if kind is None and targets is not None and is_shift_invariant(loss_fn, model_output, targets):
         kind = "softmax_like"
     kind = kind or "unknown"
     if kind in CLASS_LOSSES:

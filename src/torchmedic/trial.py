@@ -120,7 +120,7 @@ def measure(
     if out is None:
         return Metrics(loss, loss if floor is None else floor, 0.0)
     if floor is None:
-        floor = constant_floor(loss_fn, out, targets, task)
+        floor = constant_floor(loss_fn, outputs, targets, task)
     metrics = Metrics(loss, floor, between_sample_std(out))
     if task.is_classification and batch.targets is not None:
         metrics = replace(metrics, **classification_metrics(out, batch.targets, task))

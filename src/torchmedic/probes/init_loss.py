@@ -47,7 +47,7 @@ def init_loss(ctx: Context) -> None:
     if ctx.task.kind == "multiclass" and ctx.task.num_classes and ctx.task.num_classes > 1:
         s.emit("loss.ln_c", math.log(ctx.task.num_classes))
     try:
-        s.emit("loss.floor", constant_floor(ctx.loss_fn, out, targets, ctx.task))
+        s.emit("loss.floor", constant_floor(ctx.loss_fn, ctx.outputs, targets, ctx.task))
     except Exception:
         ctx.notes.append("the loss of a constant output could not be computed")
 

@@ -63,7 +63,7 @@ def dataset_stats(data: Any, *, max_samples: int | None = None) -> DatasetStats:
     if max_samples is not None and max_samples < 1:
         raise InputError(f"max_samples={max_samples}: read at least one sample (None reads everything).")
     moments = _Moments()
-    with preserved():
+    with preserved(loader=data):
         for batch in _batches(data):
             if max_samples is not None and moments.count + batch.size > max_samples:
                 batch = batch.select(slice(0, max_samples - moments.count))

@@ -78,7 +78,7 @@ def find_lr(
     model or the loss raises. The loader is cycled when it has fewer than `num_iter` batches.
     """
     _check_range(start_lr, end_lr, num_iter)
-    with preserved(model, optimizer):
+    with preserved(model, optimizer, loader):
         spec = OptimizerSpec.of(optimizer, model)
         copy = clone_model(model)
         return range_test(copy, _cycle(loader, keys or BatchKeys()), loss_fn, spec, start_lr=start_lr, end_lr=end_lr,

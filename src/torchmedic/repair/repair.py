@@ -20,7 +20,6 @@ from torchmedic.guard import preserved
 from torchmedic.repair.change import Unresolved
 from torchmedic.repair.config import RepairConfig
 from torchmedic.repair.draft import Draft
-from torchmedic.repair.loader_state import loader_generators_kept
 from torchmedic.repair.pilot import Pilot, pilot_batches, run_pilot
 from torchmedic.repair.plan import Built, steps_for, variants
 from torchmedic.repair.plan import build as build_attempt
@@ -55,7 +54,7 @@ def repair(
     if not budget_s > 0:
         raise InputError(f"budget_s={budget_s}: repair needs a positive budget in seconds (60 is usual).")
     started = time.perf_counter()
-    with preserved(model, optimizer), loader_generators_kept(loader):
+    with preserved(model, optimizer, loader):
         report = diagnose(
             model, loader, loss_fn, optimizer, device=device, budget_s=config.diagnose_share * budget_s, keys=keys
         )

@@ -43,8 +43,9 @@ def too_small(s: Signals, c: DiagnoseConfig) -> Finding | None:
         "init.too_small",
         confirm(0.55, check),
         f"weights are too small for the depth: median std(W)*sqrt(fan_in) is {fmt(median)} (PyTorch's default "
-        f"gives 0.58, Kaiming 1.41) and the activation std falls {fmt(1 / ratio)}x from the first to the last layer, "
-        "so the output is nearly the bias and early layers get almost no gradient.",
+        f"gives 0.58, Kaiming 1.41) and the activation std falls "
+        f"{f'{fmt(1 / ratio)}x' if ratio > 0 else 'to exactly 0'} from the first to the last layer, so the output is "
+        "nearly the bias and early layers get almost no gradient.",
         [
             Evidence("median weight gain std(W)*sqrt(fan_in)", median, f">= {c.min_weight_gain:g} (default 0.58)"),
             Evidence("smallest weight gain", gains[smallest], f">= {c.min_weight_gain:g}", smallest),

@@ -110,6 +110,20 @@ def task_mismatch(s: Signals, c: DiagnoseConfig) -> Finding | None:
                 "loss = nn.BCEWithLogitsLoss()(logits.squeeze(1), y.float())  # binary",
             ),
         )
+    if kind == "nll" and s.get("output.rows_sum_to_one"):
+        scope = s.get("output.op_scope", "")
+        return Finding(
+            "loss.task_mismatch",
+            0.8,
+            "NLLLoss expects log-probabilities but the model outputs probabilities (rows sum to 1): the loss is "
+            "-p[target], bounded in [-1, 0], with gradients that vanish as soon as p is small.",
+            [*evidence, Evidence("output rows sum to 1", True, "False: log-probabilities are <= 0")],
+            Fix(
+                "End forward with log_softmax for NLLLoss, or return logits and use CrossEntropyLoss.",
+                (f"{module_ref(scope)} = nn.LogSoftmax(dim=1)  # was softmax\n" if scope else "")
+                + "# or: loss_fn = nn.CrossEntropyLoss() on raw logits",
+            ),
+        )
     if kind in ("bce", "bce_logits") and high is not None and high > 1:
         return Finding(
             "loss.task_mismatch",
