@@ -22,6 +22,7 @@ class Metrics:
     balanced_accuracy: float = math.nan
     chance: float = math.nan
     top_class_fraction: float = math.nan
+    majority_fraction: float = math.nan  # share of the most frequent true class: what a perfect model predicts most
     r2: float = math.nan
 
     @property
@@ -71,8 +72,9 @@ def classification_metrics(task: str, pred: torch.Tensor, y: torch.Tensor) -> Me
     recalls = [(pred[y == c] == c).float().mean().item() for c in classes]
     n_classes = 2 if task == "binary" else max(len(classes), 2)
     top = pred.bincount().max().item() / len(pred)
+    majority = y.bincount().max().item() / len(y)
     accuracy = (pred == y).float().mean().item()
-    return Metrics(task, True, accuracy, sum(recalls) / len(recalls), 1.0 / n_classes, top)
+    return Metrics(task, True, accuracy, sum(recalls) / len(recalls), 1.0 / n_classes, top, majority)
 
 
 def regression_metrics(out: torch.Tensor, y: torch.Tensor) -> Metrics:
