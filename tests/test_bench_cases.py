@@ -54,7 +54,8 @@ def test_case_builds_and_runs_one_batch(case: Case) -> None:
         assert len(x) == len(y) > 0
         with torch.no_grad():
             out = setup.model.eval()(x[:4])  # a few samples: the point is that the model runs on the loader's batches
-        assert out.shape[0] == len(x[:4])
+        if "arch.batch_mixing" not in case.expected:  # a reshape bug may legitimately break one row per sample
+            assert out.shape[0] == len(x[:4])
 
 
 @pytest.mark.parametrize("case", CASES[::7], ids=lambda c: c.name)

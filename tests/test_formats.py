@@ -117,3 +117,20 @@ def test_sigmoid_before_bce_with_logits() -> None:
         torch.optim.SGD(model.parameters(), lr=0.01),
     )
     assert report.findings[0].cause == "arch.output_activation"
+
+
+class FixedView(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 2 * 2, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.max_pool2d(torch.relu(self.conv(x)), 2).view(-1, 8 * 2 * 2))  # 8x4x4 per sample
+
+
+def test_a_view_with_a_fixed_size_is_batch_mixing_not_a_loss_problem() -> None:
+    x, y = images()
+    report = torchmedic.diagnose(FixedView(), loader(x, y), nn.CrossEntropyLoss())
+    assert report.causes == ["arch.batch_mixing"]
+    assert "rows for a batch of" in report.findings[0].summary

@@ -202,3 +202,30 @@ def arch_batch_centering() -> Setup:
         eval_loader(d.x_test, d.y_test, batch_size=1),
         "classification",
     )
+
+
+class FixedViewCNN(ConvNet):
+    """Flattens with x.view(-1, K) where K was computed for a deeper stack than the one built: the rows that reach
+    the head hold pieces of several samples."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.features(x)  # (B, 32, 8, 8) for widths (16, 32)
+        return self.fc(features.view(-1, self.fc.in_features))
+
+
+@case("arch.batch_mixing", steps=100)
+def arch_view_fixed_size() -> Setup:
+    """x.view(-1, 32 * 4 * 4) after two conv blocks whose output is 32 x 8 x 8: four rows per sample, the loss
+    sees 4x the batch and raises."""
+    d = normalize_images(digits32())
+    model = FixedViewCNN(widths=(16, 32))
+    model.fc = nn.Linear(32 * 4 * 4, 10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return Setup(
+        model,
+        loader(d.x_train, d.y_train, 64),
+        nn.CrossEntropyLoss(),
+        optimizer,
+        eval_loader(d.x_test, d.y_test),
+        "classification",
+    )

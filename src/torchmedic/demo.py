@@ -1,7 +1,8 @@
 """`python -m torchmedic.demo`: a tour on real handwritten digits (scikit-learn's, shipped offline).
 
-One healthy CNN, the forum's SimpleCNN fed the wrong image size, five classic bugs diagnosed with evidence and
-a verified fix, and the live monitor catching a missing zero_grad in a plain training loop.
+One healthy CNN, five classic bugs diagnosed with evidence and a verified fix, one of them repaired (with
+before/after metrics and the lines to change), the forum's SimpleCNN fed the wrong image size, and the live
+monitor catching a missing zero_grad in a plain training loop.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchmedic.doctor import diagnose
 from torchmedic.errors import TorchMedicError
 from torchmedic.monitor import Monitor
+from torchmedic.render.repair_text import render as render_repair
 from torchmedic.render.text import render
+from torchmedic.repair import repair
 
 
 def digit_images() -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,6 +128,13 @@ SCENES = (
 )
 
 
+def _repair(console: Console, x: torch.Tensor, y: torch.Tensor) -> None:
+    console.print(Rule("repair(): raw 0-255 pixels, fixed on copies and proven by a pilot run"))
+    torch.manual_seed(0)
+    model, loader, loss_fn, optimizer = _raw_pixels(x, y)
+    render_repair(repair(model, loader, loss_fn, optimizer), console)
+
+
 def _wrong_size(console: Console) -> None:
     console.print(Rule("The forum's SimpleCNN (sized for 28x28) fed 32x32 RGB images"))
     images = torch.rand(64, 3, 32, 32)
@@ -171,6 +181,7 @@ def main() -> None:
         console.print(
             f"[dim]diagnosed in {time.perf_counter() - started:.1f} s on copies; your objects are untouched[/dim]"
         )
+    _repair(console, x, y)
     _wrong_size(console)
     _live(console, x, y)
 

@@ -43,8 +43,9 @@ def batch_independence(ctx: Context) -> None:
     batch = batch.select(slice(0, min(batch.size, 32)))
     model = ctx.copy().eval()
     out = _eval_output(model, batch)
-    if out is None or out.shape[0] != batch.size:
-        ctx.signals.emit("batch.output_not_per_sample", True)
+    if out is None or out.dim() == 0 or out.shape[0] != batch.size:
+        ctx.signals.emit("batch.output_rows", None if out is None or out.dim() == 0 else int(out.shape[0]))
+        ctx.signals.emit("batch.input_rows", batch.size)
         return
     inputs = batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,)
     changed = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torchmedic.config import DiagnoseConfig
 from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import confirm, fmt, module_ref, symptom_evidence, verification
+from torchmedic.rules.pre.common import confirm, fmt, module_ref, rows_reshaped, symptom_evidence, verification
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 from torchmedic.task import SOFTMAX_LOSSES
@@ -107,6 +107,24 @@ def softmax_single_unit(s: Signals, c: DiagnoseConfig) -> Finding | None:
 
 @rule("arch.batch_mixing")
 def batch_mixing(s: Signals, c: DiagnoseConfig) -> Finding | None:
+    rows = rows_reshaped(s)
+    if rows is not None:
+        raises = f", and the loss raises: {str(s.get('loss.error')).rstrip('.')}" if s.get("loss.error") else ""
+        return Finding(
+            "arch.batch_mixing",
+            0.88,
+            f"the model returns {rows[0]} rows for a batch of {rows[1]} samples: a view/reshape with a fixed size "
+            "(e.g. x.view(-1, K) with the wrong K) spreads the features of each sample over other rows"
+            f"{raises}.",
+            [
+                Evidence("output rows", rows[0], f"{rows[1]} (one per sample)"),
+                Evidence("output shape", s.get("output.shape"), ""),
+            ],
+            Fix(
+                "Flatten per sample, keeping the batch dimension.",
+                "x = torch.flatten(x, 1)  # or x.view(x.size(0), -1), not x.view(-1, K)",
+            ),
+        )
     change = s.get("batch.mixing")
     if change is None or change < 1e-3:
         return None

@@ -16,6 +16,15 @@ def class_like(s: Signals, c: DiagnoseConfig) -> bool:
     return s.get("target.histogram") is not None and 2 <= present <= c.max_class_like
 
 
+def rows_reshaped(s: Signals) -> tuple[int, int] | None:
+    """(output rows, samples) when a batch of N samples comes out as a whole multiple or fraction of N rows: the
+    batch dimension was reshaped away. Other row counts (time-major sequences) are left alone."""
+    rows, samples = s.get("batch.output_rows"), s.get("batch.input_rows")
+    if not rows or not samples or rows == samples:
+        return None
+    return (rows, samples) if rows % samples == 0 or samples % rows == 0 else None
+
+
 def held_out_gain(s: Signals) -> float | None:
     return s.get("trial.held_out_gain")
 

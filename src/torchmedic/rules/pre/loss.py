@@ -7,7 +7,16 @@ import re
 
 from torchmedic.config import DiagnoseConfig
 from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import class_like, confirm, fmt, module_ref, stuck, symptom_evidence, verification
+from torchmedic.rules.pre.common import (
+    class_like,
+    confirm,
+    fmt,
+    module_ref,
+    rows_reshaped,
+    stuck,
+    symptom_evidence,
+    verification,
+)
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 from torchmedic.task import ELEMENTWISE_LOSSES, REGRESSION_LOSSES, SOFTMAX_LOSSES
@@ -80,6 +89,8 @@ def task_mismatch(s: Signals, c: DiagnoseConfig) -> Finding | None:
         Evidence("target shape", target_shape, ""),
         Evidence("target range", [low, high], ""),
     ]
+    if error and rows_reshaped(s):
+        return None  # the model returns the wrong number of rows: arch.batch_mixing explains the error
     if error:
         if _OUT_OF_RANGE.search(error) and classes is not None and high is not None:
             one_based = low == 1 and int(high) == classes
