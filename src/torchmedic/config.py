@@ -8,11 +8,12 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class DiagnoseConfig:
     # --- how much to measure ---
-    trial_steps: int = 30  # enough for a healthy setup to beat the constant output on a few batches
+    trial_steps: int = 30  # enough for most healthy setups to beat the constant output on a few batches ...
+    long_trial_steps: int = 75  # ... and a slow starter (plain SGD, global pooling) gets this long before "stuck"
     pool_batches: int = 3  # training batches cycled in a trial: more than one, so memorizing one is not learning
     min_pool_samples: int = 32  # with tiny batches, take more of them so a trial sees enough samples
     max_trial_batch: int = 128  # larger batches are subsampled: the cost of a trial is what limits diagnose()
-    held_out_samples: int = 256  # samples of later batches used to measure generalization
+    held_out_samples: int = 512  # samples of later batches to measure generalization (gain noise ~0.02 at 512)
     audit_batches: int = 64  # the data audit reads at most this many batches ...
     audit_samples: int = 8192  # ... or this many samples ...
     audit_share: float = 0.2  # ... or this share of the budget
@@ -22,6 +23,7 @@ class DiagnoseConfig:
     # --- what counts as learning ---
     min_gain: float = 0.1  # a setup that learns beats the best constant output by >= 10% of its loss in a trial
     verify_margin: float = 0.1  # a fix is verified when it raises the gain by >= 0.1 (and reaches min_gain)
+    prior_margin: float = 0.02  # held-out gain a model fitting only the label prior cannot exceed beyond noise
     min_confidence: float = 0.3  # weaker findings are dropped from the report
 
     # --- signal propagation at init ---
@@ -36,8 +38,10 @@ class DiagnoseConfig:
     realistic_steps: int = 2000  # a few epochs: a loss falling fast enough to learn within them is slow, not stuck
     lr_decades: float = 2.0  # the range test must find a working LR >= 100x away to blame the LR (its steps are
     # 5 per decade and its suggestion is noisy: less would blame usual LRs)
-    typical_sgd_lr: tuple[float, float] = (1e-3, 0.5)  # what SGD users run with; outside it the LR is suspect
-    typical_adaptive_lr: tuple[float, float] = (1e-5, 1e-2)  # the same for Adam, AdamW, RMSprop, Adagrad, ...
+    typical_sgd_lr: tuple[float, float] = (1e-3, 1.0)  # effective SGD LRs people use (0.1 with momentum 0.9 is 1)
+    typical_adaptive_lr: tuple[float, float] = (3e-5, 1e-2)  # the same for Adam, AdamW, RMSprop, Adagrad, ...
+    usual_sgd_lr: float = 1e-2  # the LR most SGD users start from: what a far-too-low LR is raised to at least
+    usual_adaptive_lr: float = 1e-3  # the same for Adam and its kin (Adam's own default)
     max_update_ratio: float = 1e-1  # healthy training sits near 1e-3 (Karpathy); 100x above is runaway
     min_update_ratio: float = 1e-4  # 10x below the healthy ~1e-3: steps barely move the weights
 

@@ -46,6 +46,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     untrainable: str | None = None  # why training experiments would tell nothing (the loss raises, NaN data)
+    trial_steps: int = 0  # the length of every trial: the baseline's, once it has run
 
     @property
     def remaining(self) -> float:
@@ -58,14 +59,22 @@ class Context:
     def setup(self, label: str = "baseline") -> TrialSetup:
         return TrialSetup(label, self.copy(), self.spec, self.loss_fn, self.train, self.held_out)
 
-    def trial(self, setup: TrialSetup, key: str | None = None) -> TrialResult:
-        """Run the trial once and keep it under `key` (default: its label)."""
+    def trial(
+        self, setup: TrialSetup, key: str | None = None, *, steps: int | None = None, **extend: Any
+    ) -> TrialResult:
+        """Run the trial once and keep it under `key` (default: its label). It lasts as long as the baseline did,
+        so that trials compare; `extend` is passed to run_trial (the baseline's extension when it is slow)."""
         key = key or setup.label
         if key not in self.trials:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the user's warnings were seen once by the probes; not per step
                 self.trials[key] = run_trial(
-                    setup, self.config.trial_steps, self.task, seed=self.config.seed, deadline=self.deadline
+                    setup,
+                    steps or self.trial_steps or self.config.trial_steps,
+                    self.task,
+                    seed=self.config.seed,
+                    deadline=self.deadline,
+                    **extend,
                 )
         return self.trials[key]
 
@@ -107,13 +116,29 @@ def split_pool(audit: list[Batch], config: DiagnoseConfig) -> tuple[list[Batch],
     return pool, joined.select(order)
 
 
-def first_forward(model: nn.Module, batch: Batch) -> Any:
-    """The model's output on one batch in train mode, or a ModelError naming the layer that raised."""
+BATCHNORM_SINGLE = "Expected more than 1 value per channel when training"
+
+
+def first_forward(model: nn.Module, batch: Batch) -> tuple[Any, str | None]:
+    """The model's output on one batch in train mode, or a ModelError naming the layer that raised.
+
+    BatchNorm refusing a batch of one sample in train mode is a diagnosis, not an input error: then the output
+    comes from eval mode and the refusal is returned with it."""
     try:
         with torch.no_grad():
-            return batch.run(model)
+            return batch.run(model), None
+    except Exception as exc:
+        if BATCHNORM_SINGLE not in str(exc):
+            raise explain(model, batch, exc) from exc
+        refusal = f"{type(exc).__name__}: {str(exc).strip()}"
+    model.eval()
+    try:
+        with torch.no_grad():
+            return batch.run(model), refusal
     except Exception as exc:
         raise explain(model, batch, exc) from exc
+    finally:
+        model.train()
 
 
 def build(
@@ -136,7 +161,7 @@ def build(
     pool, held_out = split_pool(audit, config)
     train = tuple(b.to(target_device) for b in pool)
     held_out = held_out.to(target_device)
-    outputs = first_forward(clone_model(base), train[0])
+    outputs, train_refusal = first_forward(clone_model(base), train[0])
     output = primary_output(outputs)
     if output is None:
         raise InputError(
@@ -144,7 +169,7 @@ def build(
             "the prediction as a tensor (or a tuple/dict holding one)."
         )
     task = infer_task(loss_fn, outputs, train[0].targets)
-    return Context(
+    context = Context(
         model,
         base,
         spec,
@@ -161,3 +186,7 @@ def build(
         output,
         task,
     )
+    if train_refusal:
+        context.signals.emit("bn.error", train_refusal)
+        context.untrainable = "BatchNorm cannot train on these batches"
+    return context

@@ -22,18 +22,28 @@ class Evidence:
         return f"{self.name}{where} = {format_value(self.value)} (healthy: {self.healthy})"
 
 
+GONE, FADING, STAYS = "gone", "fading", "stays"
+
+
 @dataclass(frozen=True)
 class Verification:
-    """The outcome of re-running the short trial on a copy with the candidate fix applied."""
+    """The outcome of re-running the short trial on a copy with the candidate fix applied. `verdict` is "gone"
+    (the fixed copy learns), "fading" (it moves the right way, too little to tell within the trial) or "stays"."""
 
     intervention: str
     metric: str
     before: float
     after: float
-    passed: bool
+    verdict: str
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == GONE
 
     def __str__(self) -> str:
-        verdict = "symptom gone" if self.passed else "symptom stays"
+        verdict = {GONE: "symptom gone", FADING: "symptom fading, too slowly to be sure"}.get(
+            self.verdict, "symptom stays"
+        )
         return (
             f"{self.intervention}: {self.metric} {format_value(self.before)} -> {format_value(self.after)} ({verdict})"
         )

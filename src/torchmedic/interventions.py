@@ -75,7 +75,10 @@ def lower_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
 @intervention("lr.too_low")
 def raise_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
     lr, suggestion = ctx.spec.lr, suggested_lr(ctx, setup)
-    return _with_lr(ctx, setup, suggestion if suggestion is not None and suggestion > lr * 3 else lr * 100)
+    if suggestion is not None and suggestion > lr * 3:
+        return _with_lr(ctx, setup, suggestion)
+    usual = ctx.config.usual_sgd_lr if ctx.spec.name == "SGD" else ctx.config.usual_adaptive_lr
+    return _with_lr(ctx, setup, max(lr * 100, usual))  # no usable range test: at least the usual starting LR
 
 
 @intervention("data.unnormalized")

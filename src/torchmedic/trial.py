@@ -58,6 +58,8 @@ class Metrics:
     balanced_accuracy: float | None = None
     top_fraction: float | None = None  # share of samples predicted as the most predicted class
     predicted_classes: int | None = None
+    chance: float | None = None  # balanced accuracy of a constant or random guess: 1 / classes present
+    top_class: int | None = None  # the most predicted class
 
     @property
     def gain(self) -> float:
@@ -155,6 +157,8 @@ def classification_metrics(out: torch.Tensor, targets: torch.Tensor, task: Task)
         "balanced_accuracy": sum(recalls) / len(recalls),
         "top_fraction": float(hist.max()) / max(1, pred.numel()),
         "predicted_classes": int((hist > 0).sum()),
+        "chance": 1.0 / len(present),
+        "top_class": int(hist.argmax()),
     }
 
 
@@ -166,8 +170,13 @@ def run_trial(
     seed: int = 0,
     deadline: float | None = None,
     track_layers: bool = True,
+    extend_to: int | None = None,
+    extend_if: Callable[[Metrics], bool] | None = None,
 ) -> TrialResult:
-    """Train `setup.model` for `steps` optimizer steps on the training batches (cycled), measuring as it goes."""
+    """Train `setup.model` for `steps` optimizer steps on the training batches (cycled), measuring as it goes.
+
+    With `extend_to`, the held-out metrics after `steps` are passed to `extend_if`; when it says so, training goes
+    on to `extend_to` steps (a slow-starting model gets the time to show that it learns)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     model, loss_fn = setup.model, setup.loss_fn
@@ -183,7 +192,13 @@ def run_trial(
     result = TrialResult(setup.label, setup.spec.lr, 0, 0.0, [], before_train, before_train, before_held, before_held)
     ratios: dict[str, list[float]] = {}
     model.train()
-    for step in range(steps):
+    total, step = steps, 0
+    while True:
+        if step == total == steps and extend_to is not None and extend_if is not None:
+            # the checkpoint: go on only when the held-out metrics say the model has not learned yet
+            total = extend_to if extend_if(measure(model, held_out, loss_fn, task, before_held.floor)) else steps
+        if step >= total:
+            break
         if deadline is not None and step > 0 and time.perf_counter() > deadline:
             break
         batch = train[step % len(train)]
@@ -204,7 +219,7 @@ def run_trial(
             for name, module in layers:
                 grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
                 result.grad_norm[name] = math.sqrt(sum(float((g.float() ** 2).sum()) for g in grads))
-        measured = track_layers and (step < 3 or step == steps - 1 or step % 5 == 0)
+        measured = track_layers and (step < 3 or step == total - 1 or step % 5 == 0)
         previous = (
             {name: [p.detach().clone() for p in m.parameters(recurse=False)] for name, m in layers} if measured else {}
         )
@@ -214,7 +229,7 @@ def run_trial(
             num = math.sqrt(sum(float(((p.detach() - o).float() ** 2).sum()) for p, o in zip(params, old, strict=True)))
             den = math.sqrt(sum(float((o.float() ** 2).sum()) for o in old))
             ratios.setdefault(name, []).append(num / den if den > 0 else (math.inf if num > 0 else 0.0))
-        result.steps = step + 1
+        result.steps = step = step + 1
     result.update_ratio = {n: float(torch.tensor(r).median()) for n, r in ratios.items()}
     with torch.no_grad():
         for name, p in inner.named_parameters():

@@ -16,7 +16,7 @@ from torchmedic.errors import TorchMedicError
 from torchmedic.finding import Finding
 from torchmedic.interventions import INTERVENTIONS, suggested_lr
 from torchmedic.probes.trial_probe import control_setup, emit_trial
-from torchmedic.rules.pre.common import verification
+from torchmedic.rules.pre.common import RANK, verdict_at, verification
 from torchmedic.trial import TrialResult, TrialSetup
 
 MAX_INTERVENTIONS = 5  # single-fix trials; more candidates than this are rarely all plausible
@@ -57,15 +57,21 @@ def _record(
     partners: Sequence[str] = (),
     joint: str = "",
 ) -> None:
-    prefix = f"verify.{cause}"
-    metric = INTERVENTIONS[cause].metric
-    emit_trial(ctx.signals, prefix, result)
-    ctx.signals.emit(f"{prefix}.metric", metric)
-    ctx.signals.emit(f"{prefix}.baseline", _metric_value(baseline, metric))
-    ctx.signals.emit(f"{prefix}.reference", reference)
-    if joint:
+    """Record the trial under `verify.<cause>` unless an earlier one for this cause had a better verdict: a fix
+    that worked alone is not undone by a combination that did not."""
+    attempt = f"attempt.{cause}.{len(ctx.trials)}"
+    for prefix in (attempt, f"verify.{cause}"):
+        metric = INTERVENTIONS[cause].metric
+        emit_trial(ctx.signals, prefix, result)
+        ctx.signals.emit(f"{prefix}.metric", metric)
+        ctx.signals.emit(f"{prefix}.baseline", _metric_value(baseline, metric))
+        ctx.signals.emit(f"{prefix}.reference", reference)
         ctx.signals.emit(f"{prefix}.joint", joint)
         ctx.signals.emit(f"{prefix}.partners", list(partners))
+        if prefix == attempt:
+            new, old = verdict_at(ctx.signals, attempt, ctx.config), verification(ctx.signals, cause, ctx.config)
+            if old is not None and new is not None and RANK[new.verdict] <= RANK[old.verdict]:
+                return
 
 
 def _affordable(ctx: Context) -> bool:
@@ -113,6 +119,8 @@ def _on_top(ctx: Context, passed: list[str], failed: list[str]) -> None:
             return
         emit_trial(ctx.signals, reference, ctx.trials[reference_key])
     base = ctx.trials[reference_key]
+    if base.after_held_out.gain >= ctx.config.min_gain:
+        return  # the working fixes already make the model learn: no symptom is left for another cause to explain
     for cause in failed:
         setup = _compose(ctx, [*passed, cause])
         if setup is None or not _affordable(ctx):

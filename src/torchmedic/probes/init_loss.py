@@ -43,7 +43,9 @@ def init_loss(ctx: Context) -> None:
     if messages:
         s.emit("loss.broadcast_warning", messages[0])
     s.emit("loss.init", float(loss))
-    s.emit("loss.requires_grad_graph", _loss_has_graph(ctx))
+    graph = _loss_has_graph(ctx)
+    if graph is not None:
+        s.emit("loss.requires_grad_graph", graph)
     if ctx.task.kind == "multiclass" and ctx.task.num_classes and ctx.task.num_classes > 1:
         s.emit("loss.ln_c", math.log(ctx.task.num_classes))
     try:
@@ -52,8 +54,9 @@ def init_loss(ctx: Context) -> None:
         ctx.notes.append("the loss of a constant output could not be computed")
 
 
-def _loss_has_graph(ctx: Context) -> bool:
-    """Whether backward from the loss reaches anything (False when the graph is cut inside the model or loss)."""
+def _loss_has_graph(ctx: Context) -> bool | None:
+    """Whether backward from the loss reaches anything (False when the graph is cut inside the model or loss;
+    None when the training-mode forward itself fails)."""
     model = ctx.copy()
     batch = ctx.train[0]
     try:
@@ -61,5 +64,5 @@ def _loss_has_graph(ctx: Context) -> bool:
             warnings.simplefilter("ignore")  # the same warnings as the loss at init, already recorded there
             loss = loss_value(ctx.loss_fn, batch.run(model), batch.loss_targets)
     except Exception:
-        return False
+        return None
     return bool(loss.requires_grad)

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import statistics
 
+import torch
+
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
 from torchmedic.signals import Signals
 from torchmedic.trial import TrialResult, TrialSetup
+
+
+def falling_rate(losses: list[float]) -> float:
+    """How fast the training loss falls per step over the second half of a trial (least-squares slope, sign
+    flipped): the first steps are left out, where a divergence spike or a warm-up would dominate."""
+    tail = torch.tensor(losses[len(losses) // 2 :], dtype=torch.float64)
+    steps = torch.arange(len(tail), dtype=torch.float64)
+    steps = steps - steps.mean()
+    return float(-(steps * (tail - tail.mean())).sum() / (steps * steps).sum())
 
 
 def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
@@ -18,12 +29,12 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
     s.emit(f"{prefix}.lr", r.lr)
     if r.losses:
         window = min(3, len(r.losses))
-        first, last = sum(r.losses[:window]) / window, sum(r.losses[-window:]) / window
+        last = sum(r.losses[-window:]) / window
         s.emit(f"{prefix}.loss_first", r.losses[0])
         s.emit(f"{prefix}.loss_last", last)
         s.emit(f"{prefix}.loss_max", max(r.losses))
-        if len(r.losses) > window:
-            s.emit(f"{prefix}.loss_rate", (first - last) / (len(r.losses) - window))  # fall per step
+        if len(r.losses) >= 6:
+            s.emit(f"{prefix}.loss_rate", falling_rate(r.losses))
     s.emit(f"{prefix}.diverged", r.diverged)
     s.emit(f"{prefix}.floor", r.before_train.floor)
     s.emit(f"{prefix}.gain_before", r.before_train.gain)
@@ -34,7 +45,7 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
     s.emit(f"{prefix}.held_out_floor", r.after_held_out.floor)
     s.emit(f"{prefix}.output_std_before", r.before_held_out.output_std)
     s.emit(f"{prefix}.output_std", r.after_held_out.output_std)
-    for key in ("top_fraction", "balanced_accuracy", "accuracy", "predicted_classes"):
+    for key in ("top_fraction", "balanced_accuracy", "accuracy", "predicted_classes", "chance", "top_class"):
         value = getattr(r.after_held_out, key)
         if value is not None:
             s.emit(f"{prefix}.{key}", value)
@@ -44,7 +55,9 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
 
 @probe("baseline_trial", order=100, steps=-1)
 def baseline_trial(ctx: Context) -> None:
-    r = ctx.trial(ctx.setup("baseline"))
+    c = ctx.config
+    r = ctx.trial(ctx.setup("baseline"), extend_to=c.long_trial_steps, extend_if=lambda m: m.gain < c.min_gain)
+    ctx.trial_steps = r.steps  # every later trial runs as long, so that they compare
     s = ctx.signals
     emit_trial(s, "trial", r)
     if r.nonfinite_step is not None:
@@ -89,6 +102,6 @@ def control_setup(ctx: Context, label: str) -> TrialSetup:
 def overfit_one_batch(ctx: Context) -> None:
     """Train on the first batch alone: a setup that cannot fit one batch cannot learn at all."""
     setup = control_setup(ctx, "overfit one batch").but(train=ctx.train[:1], held_out=ctx.train[0])
-    r = ctx.trial(setup)
+    r = ctx.trial(setup, steps=ctx.config.trial_steps)
     ctx.signals.emit("overfit.gain", r.after_train.gain)
     ctx.signals.emit("overfit.diverged", r.diverged)

@@ -56,7 +56,7 @@ def render(report: Report, console: Console, *, limit: int | None = None) -> Non
             table.add_row(e.name + (f" [dim]({e.scope})[/dim]" if e.scope else ""), format_value(e.value), e.healthy)
         parts: list = [Text(f.summary)]
         if f.verification is not None:
-            style = "green" if f.verification.passed else "yellow"
+            style = {"gone": "green", "fading": "yellow"}.get(f.verification.verdict, "red")
             parts.append(Text(f"verified: {f.verification}", style=style))
         parts.append(table)
         if f.fix.advice:

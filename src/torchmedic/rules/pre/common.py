@@ -6,7 +6,7 @@ import math
 
 from torchmedic.causes import CAUSES
 from torchmedic.config import DiagnoseConfig
-from torchmedic.finding import Evidence, Verification, format_value
+from torchmedic.finding import FADING, GONE, STAYS, Evidence, Verification, format_value
 from torchmedic.signals import Signals
 
 
@@ -84,7 +84,14 @@ def verification(s: Signals, cause: str, c: DiagnoseConfig) -> Verification | No
     """The verdict of the intervention run for `cause`. The symptom is gone when the fix makes the model beat the
     constant output on held-out data, stops a divergence, or makes the loss fall fast enough to learn within
     `realistic_steps` where it did not before."""
-    prefix = f"verify.{cause}"
+    return verdict_at(s, f"verify.{cause}", c)
+
+
+RANK = {STAYS: 0, FADING: 1, GONE: 2}
+
+
+def verdict_at(s: Signals, prefix: str, c: DiagnoseConfig) -> Verification | None:
+    """The verdict of the intervention trial recorded under `prefix`."""
     if not s.has(f"{prefix}.held_out_gain"):
         return None
     label = s.get(f"{prefix}.label", "intervention")
@@ -95,15 +102,28 @@ def verification(s: Signals, cause: str, c: DiagnoseConfig) -> Verification | No
     after = s.get(f"{prefix}.{metric}")
     if metric != "held_out_gain":  # balanced accuracy: higher is better, must move by the margin
         passed = _finite(after) and _finite(before) and after - before >= c.verify_margin
-        return Verification(label, metric.replace("_", " "), float(before), float(after), bool(passed))
+        return Verification(label, metric.replace("_", " "), float(before), float(after), GONE if passed else STAYS)
     learns = _finite(after) and after >= c.min_gain and (not _finite(before) or after - before >= c.verify_margin)
     calmed = not _finite(before) and _finite(after) and not s.get(f"{prefix}.diverged")
     if learns or calmed:
-        return Verification(label, "held-out gain", float(before), float(after), True)
-    slow, fixed = steps_to_learn(s, c, s.get(f"{prefix}.reference", "trial")), steps_to_learn(s, c, prefix)
-    if slow > c.realistic_steps >= fixed and _finite(after) and (not _finite(before) or after >= before):
-        return Verification(label, "steps to learn at the trial's rate", slow, fixed, True)
-    return Verification(label, "held-out gain", float(before), float(after), False)
+        return Verification(label, "held-out gain", float(before), float(after), GONE)
+    reference = s.get(f"{prefix}.reference", "trial")
+    bal_before, bal_after = s.get(f"{reference}.balanced_accuracy"), s.get(f"{prefix}.balanced_accuracy")
+    chance = s.get(f"{prefix}.chance")
+    if (  # predictions that follow the input appeared: argmax learns before the loss falls much
+        bal_before is not None
+        and bal_after is not None
+        and chance is not None
+        and bal_after >= chance + c.verify_margin
+        and bal_after - bal_before >= c.verify_margin
+    ):
+        return Verification(label, "held-out balanced accuracy", bal_before, bal_after, GONE)
+    slow, fixed = steps_to_learn(s, c, reference), steps_to_learn(s, c, prefix)
+    beyond_prior = _finite(after) and after > c.prior_margin  # past what fitting the label prior can reach
+    if slow > c.realistic_steps >= fixed and (not _finite(before) or after >= before):
+        verdict = GONE if beyond_prior else FADING  # a falling loss may still be the label prior being fitted
+        return Verification(label, "steps to learn at the trial's rate", slow, fixed, verdict)
+    return Verification(label, "held-out gain", float(before), float(after), STAYS)
 
 
 def _finite(x: float | None) -> bool:
@@ -141,6 +161,8 @@ def confirm(prior: float, check: Verification | None, *, structural: bool = Fals
         return prior
     if check.passed:
         return 1 - (1 - prior) * 0.3
+    if check.verdict == FADING:
+        return prior * 0.95
     return prior * (0.85 if structural else 0.5)
 
 

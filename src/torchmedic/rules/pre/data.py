@@ -132,10 +132,11 @@ def class_imbalance(s: Signals, c: DiagnoseConfig) -> Finding | None:
     if not symptom and not (check and check.passed):
         return None
     prior = 0.6 + 0.15 * collapsed(s, c)
+    onto_majority = collapsed(s, c) and s.get("trial.top_class") == majority  # exactly what the imbalance predicts
     floor = s.get("loss.floor")
     return Finding(
         "data.class_imbalance",
-        confirm(prior, check),
+        confirm(prior, check, structural=onto_majority),
         f"class {majority} holds {share:.0%} of the labels; after {s.get('trial.steps', 0)} steps "
         f"{s.get('trial.top_fraction', 0.0):.0%} of held-out predictions are one class: predicting the majority "
         f"already gives the loss of the label entropy ({fmt(floor) if floor is not None else '?'}), a strong trap.",

@@ -148,10 +148,12 @@ def task_mismatch(s: Signals, c: DiagnoseConfig) -> Finding | None:
             ),
         )
     present = s.get("target.classes_present", 0)
-    if kind in REGRESSION_LOSSES and class_like(s, c) and present >= 3 and stuck(s, c):
+    width = (out_shape or [0, 0])[1] if len(out_shape or []) >= 2 else 1
+    one_per_class = width == present and low == 0  # a classification head (one output per class) under MSE
+    if kind in REGRESSION_LOSSES and class_like(s, c) and present >= 3 and (one_per_class or stuck(s, c)):
         return Finding(
             "loss.task_mismatch",
-            0.6,
+            0.85 if one_per_class else 0.6,
             f"{kind} regresses {present} integer class labels ({fmt(low)}..{fmt(high)}) as numbers: the model "
             "is pulled to their mean, and class 7 counts as 'closer' to 8 than to 1.",
             evidence + symptom_evidence(s, c),

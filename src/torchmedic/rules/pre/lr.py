@@ -38,15 +38,23 @@ def _optimizer_line(s: Signals, lr: float) -> str:
 
 
 def typical(s: Signals, c: DiagnoseConfig) -> tuple[float, float]:
-    """The LR range people use with this optimizer class."""
+    """The LR range people use with this optimizer class (for SGD: of the effective LR, momentum included)."""
     return c.typical_sgd_lr if s.get("optim.class") == "SGD" else c.typical_adaptive_lr
+
+
+def effective_lr(s: Signals) -> float | None:
+    """The step size that matters: SGD with momentum m moves lr / (1 - m) per unit of steady gradient."""
+    lr, momentum = s.get("optim.lr"), s.get("optim.momentum", 0.0) or 0.0
+    if lr is None or s.get("optim.class") != "SGD" or not 0 <= momentum < 1:
+        return lr
+    return float(lr / (1 - momentum))
 
 
 def explained_elsewhere(s: Signals, c: DiagnoseConfig) -> bool:
     """The LR is a usual one for its optimizer and another cause's fix made the setup learn at this very LR: the
     LR is not what is wrong."""
     low, high = typical(s, c)
-    lr = s.get("optim.lr")
+    lr = effective_lr(s)
     return lr is not None and low <= lr <= high and fixed_without(s, c, "lr.") is not None
 
 
@@ -63,17 +71,28 @@ def too_high(s: Signals, c: DiagnoseConfig) -> Finding | None:
     runaway = ratio is not None and ratio > c.max_update_ratio
     killed = jump is not None and jump[1] >= 0.5
     far = suggestion is not None and lr and _decades(lr, suggestion) >= c.lr_decades
+    effective = effective_lr(s)
+    unusual = effective is not None and effective > 3 * typical(s, c)[1]
+    exploded = _held_out_explosion(s, c)
     check = verification(s, "lr.too_high", c)
     if not (stuck(s, c) or diverged(s)) or explained_elsewhere(s, c):
         return None
-    if not (runaway or killed or far or diverged(s)) and not (check and check.passed):
+    if not (runaway or killed or far or diverged(s) or exploded) and not (check and check.passed):
         return None
-    prior = 0.35 + 0.2 * runaway + 0.15 * killed + 0.15 * bool(far)
+    prior = 0.35 + 0.2 * runaway + 0.15 * killed + 0.15 * bool(far) + 0.1 * unusual + 0.1 * exploded
     evidence = [Evidence("update/weight ratio per step (median over layers)", ratio, "~1e-3")]
     first, last = s.get("trial.loss_first"), s.get("trial.loss_last")
     signs = ["the loss went non-finite" if s.get("trial.diverged") else f"the loss went {fmt(first)} -> {fmt(last)}"]
     if runaway:
         signs.append(f"each step changed the weights by {fmt(ratio)} of their norm (healthy ~1e-3)")
+    if exploded:
+        held = s.get("trial.held_out_loss")
+        signs.append(f"the held-out loss rose to {fmt(held)} from {fmt(s.get('loss.init'))}")
+        evidence.append(
+            Evidence(
+                "held-out loss after the trial / at init", held / s.get("loss.init"), f"< {c.max_init_loss_ratio:g}"
+            )
+        )
     if killed and jump is not None:
         evidence.append(Evidence("rise in dead units during the trial", jump[1], "~0", jump[0]))
         signs.append(f"{jump[1]:.0%} more units feeding {jump[0]} died")
@@ -94,6 +113,13 @@ def too_high(s: Signals, c: DiagnoseConfig) -> Finding | None:
     )
 
 
+def _held_out_explosion(s: Signals, c: DiagnoseConfig) -> bool:
+    """The held-out loss ended far above where it started while the model trained: overconfident, wildly wrong
+    outputs, the mark of steps that overshoot even when the training loss falls."""
+    after, before = s.get("trial.held_out_loss"), s.get("loss.init")
+    return after is not None and before is not None and before > 0 and after > c.max_init_loss_ratio * before
+
+
 def _target(s: Signals, c: DiagnoseConfig, cause: str, fallback: float) -> float:
     """The LR to recommend: the one whose trial removed the symptom, else `fallback`."""
     check = verification(s, cause, c)
@@ -111,7 +137,8 @@ def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
     suggestion = s.get("lr_range.suggestion")
     tiny = ratio is not None and 0 < ratio < c.min_update_ratio
     far = suggestion is not None and lr and _decades(suggestion, lr) >= c.lr_decades
-    unusual = lr is not None and lr < 3 * typical(s, c)[0]
+    effective = effective_lr(s)
+    unusual = effective is not None and effective < 3 * typical(s, c)[0]
     check = verification(s, "lr.too_low", c)
     if not (tiny or far or unusual):
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torchmedic.config import DiagnoseConfig
 from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import confirm, symptom_evidence, verification
+from torchmedic.rules.pre.common import confirm, module_ref, symptom_evidence, verification
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 
@@ -23,8 +23,9 @@ def bn_small_batch(s: Signals, c: DiagnoseConfig) -> Finding | None:
     return Finding(
         "mode.bn_small_batch",
         confirm(0.85 if error or batch <= 2 else 0.7, check, structural=True),
-        f"BatchNorm ({', '.join(norms[:3])}) is trained on batches of {batch}: the batch statistics it normalizes "
-        "with are degenerate (each sample is pushed to the same normalized values), and the running statistics "
+        f"BatchNorm ({', '.join(module_ref(n) for n in norms[:3])}) is trained on batches of {batch}: the batch "
+        "statistics it normalizes with are degenerate (a sample or two pushed to fixed normalized values), and the "
+        "running statistics "
         f"used in eval mode do not match{f'; {error}' if error else ''}.",
         [
             Evidence("batch size", batch, ">= 8 with BatchNorm"),
