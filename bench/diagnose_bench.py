@@ -121,11 +121,12 @@ def summary(results: list[Result], split: str) -> str:
     alarms = sum(bool(r.false_alarm) for r in healthy)
     share = 100.0 * alarms / len(healthy) if healthy else 0.0
     seconds = [r.seconds for r in results] or [float("nan")]
-    cifar = [r.seconds for r in results if r.cifar_size] or [float("nan")]
+    cifar_times = [r.seconds for r in results if r.cifar_size]
+    cifar = cifar_times or [float("nan")]
     return (
         f"top-1 {top1:.2f}  top-3 {top3:.2f}  false alarms {alarms}/{len(healthy)} ({share:.0f}%)  "
         f"median {statistics.median(seconds):.1f} s  max {max(seconds):.1f} s  "
-        f"(CIFAR-size CNNs: median {statistics.median(cifar):.1f} s  max {max(cifar):.1f} s, n={len(cifar)})  "
+        f"(CIFAR-size CNNs: median {statistics.median(cifar):.1f} s  max {max(cifar):.1f} s, n={len(cifar_times)})  "
         f"({len(faulty)} faulty, {len(healthy)} healthy, split={split})"
     )
 

@@ -93,3 +93,20 @@ class RowRNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, h = self.rnn(self.sequence(x))  # h: (1, B, hidden)
         return self.fc(h[0])
+
+
+class PooledCNN(nn.Module):
+    """Three conv layers and global average pooling before a Linear `fc`: a slow starter (tens of steps before
+    the loss moves), unlike ConvNet's flatten head."""
+
+    def __init__(self, n_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+        )  # fmt: skip
+        self.fc = nn.Linear(64, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.features(x), 1))  # (B, 64, 1, 1) -> (B, n_classes)

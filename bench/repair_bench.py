@@ -1,5 +1,6 @@
-"""Measure torchmedic.repair() on every faulty bench case: train the repaired objects with the case's own loop and
-judge them as bench/validate.py does (learned = well above chance without a collapse, or R² clearly above 0).
+"""Measure torchmedic.repair() on every faulty bench case: train the repaired objects with the case's own loop (for
+at least MIN_TRAIN_STEPS steps) and judge them as bench/validate.py does (learned = well above chance without a
+collapse, or R² clearly above 0).
 
 Run from the repository root: `python bench/repair_bench.py [--split dev|holdout|all] [--case SUBSTRING]
 [--budget SECONDS] [--json PATH] [--threads N]`.
@@ -28,6 +29,8 @@ from bench.cases import Case, Setup, all_cases
 from bench.metrics import evaluate
 from bench.training import train
 from bench.validate import Thresholds, judge
+
+MIN_TRAIN_STEPS = 300  # a case's own budget is what shows its failure; learning is judged over a few epochs at least
 
 BY_DESIGN = frozenset(REASONS)  # causes repair() leaves to the user: NaN data, unrelated labels, one input, mixing
 UNFIXABLE_CASES = {  # faulty by a cause repair() can fix elsewhere, but not in this form
@@ -75,7 +78,7 @@ def run(case: Case, budget_s: float, limits: Thresholds) -> Result:
         fixed = Setup(
             repaired.model, repaired.loader, repaired.loss_fn, repaired.optimizer, setup.eval_loader, setup.task
         )
-        trained = train(fixed, case.train_steps)
+        trained = train(fixed, max(case.train_steps, MIN_TRAIN_STEPS))
         learned, text = False, trained.error or f"non-finite loss at step {trained.steps}"
         if not trained.error and trained.finite:
             try:
