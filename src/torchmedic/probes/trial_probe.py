@@ -6,10 +6,11 @@ import statistics
 
 import torch
 
+from torchmedic.config import DiagnoseConfig
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
 from torchmedic.signals import Signals
-from torchmedic.trial import TrialResult, TrialSetup
+from torchmedic.trial import Metrics, TrialResult, TrialSetup
 
 
 def falling_rate(losses: list[float]) -> float:
@@ -53,10 +54,16 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
         s.emit(f"{prefix}.error", r.error)
 
 
+def slow_start(metrics: Metrics, c: DiagnoseConfig) -> bool:
+    """Not learned yet but not broken either: held-out loss between the constant output's and twice it. A model
+    far worse than a constant has diverged; more steps would not change the diagnosis."""
+    return -1.0 < metrics.gain < c.min_gain
+
+
 @probe("baseline_trial", order=100, steps=-1)
 def baseline_trial(ctx: Context) -> None:
     c = ctx.config
-    r = ctx.trial(ctx.setup("baseline"), extend_to=c.long_trial_steps, extend_if=lambda m: m.gain < c.min_gain)
+    r = ctx.trial(ctx.setup("baseline"), extend_to=c.long_trial_steps, extend_if=lambda m: slow_start(m, c))
     ctx.trial_steps = r.steps  # every later trial runs as long, so that they compare
     s = ctx.signals
     emit_trial(s, "trial", r)
