@@ -22,5 +22,7 @@ class RepairConfig:
     collapse_margin: float = 0.5  # ... unless the labels are that skewed: then above majority + half the rest
 
     # --- which learning rate to keep ---
+    long_run_margin: float = 3.0  # the range test holds each LR for one step; a whole run at the LR it suggests can
+    # die or overfit (ReLUs killed by SGD at 0.08 with momentum over 300 steps), so repair keeps a third of it
     min_lr_decades: float = 0.5  # a range-test LR within ~3x of the current one is no reason to change the line
     fallback_lr_factor: float = 0.1  # the next LR to try when the range test's suggestion does not verify

@@ -37,11 +37,18 @@ def lowest(result: LRFinderResult, divisor: float) -> float | None:
     return result.lrs[index] / divisor if index > 0 else None
 
 
-def _flat_choice(result: LRFinderResult, current: float, findings: list[Finding]) -> tuple[float, str] | Refused:
+def _flat_choice(
+    ws: Workspace, draft: Draft, result: LRFinderResult, findings: list[Finding]
+) -> tuple[float, str] | Refused:
     """An LR when the range test's fall is within its noise: where its loss was lowest, if that lies the way the
-    finding points, else the diagnosis's own guess (x100 or /10)."""
+    finding points, else the diagnosis's own guess (x100 or /10). A raised LR is at least the optimizer family's usual
+    starting LR, as diagnose's own intervention raises it: a slow starter's range test shows little at any LR."""
+    current, name = draft.spec.lr, draft.spec.name
     near = lowest(result, MINIMUM_DIVISOR)
     factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
+    usual = ws.ctx.config.usual_sgd_lr if name == "SGD" else ws.ctx.config.usual_adaptive_lr
+    if factors and factors[0] > 1 and max(near or 0.0, current * factors[0]) < usual:
+        return usual, f"the range test is flat ({result.message}): the usual starting LR for {name}"
     if near is not None and (not factors or (near > current) == (factors[0] > 1)):
         return (
             near,
@@ -54,13 +61,16 @@ def _flat_choice(result: LRFinderResult, current: float, findings: list[Finding]
 
 @remedy("lr.too_high", "lr.too_low", stage="lr", options=2)
 def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
-    """The range test's LR for the repaired setup (option 1: a tenth of it, when that did not verify)."""
+    """The range test's LR for the repaired setup, less a margin for a whole run at it (option 1: a tenth of that,
+    when it did not verify)."""
     current = draft.spec.lr
     result = range_result(ws, draft)
     if result.suggestion is not None:
-        target, source = result.suggestion, f"the LR range test on the repaired setup suggests {result.suggestion:.2g}"
+        margin = ws.config.long_run_margin
+        target = result.suggestion / margin
+        source = f"the LR range test on the repaired setup suggests {result.suggestion:.2g}, / {margin:g} for a run"
     else:
-        found = _flat_choice(result, current, findings)
+        found = _flat_choice(ws, draft, result, findings)
         if isinstance(found, Refused):
             return found
         target, source = found
