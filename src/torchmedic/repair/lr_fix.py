@@ -7,6 +7,7 @@ import math
 
 from torchmedic.finding import Finding
 from torchmedic.remedies.lr_finder import LRFinderResult, range_test
+from torchmedic.remedies.lr_suggestion import FLAT_MESSAGE
 from torchmedic.repair.draft import Draft
 from torchmedic.repair.lines import optimizer_line
 from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
@@ -47,15 +48,16 @@ def _flat_choice(
     near = lowest(result, MINIMUM_DIVISOR)
     factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
     usual = ws.ctx.config.usual_sgd_lr if name == "SGD" else ws.ctx.config.usual_adaptive_lr
+    flat = f"the range test is flat ({result.message.removeprefix(FLAT_MESSAGE).strip(' ()')})"
     if factors and factors[0] > 1 and max(near or 0.0, current * factors[0]) < usual:
-        return usual, f"the range test is flat ({result.message}): the usual starting LR for {name}"
+        return usual, f"{flat}: the usual starting LR for {name}"
     if near is not None and (not factors or (near > current) == (factors[0] > 1)):
         return (
             near,
             f"the range test's fall is within its noise; its loss is lowest near lr={near * MINIMUM_DIVISOR:.2g}",
         )
     if factors:
-        return current * factors[0], f"the range test is flat ({result.message}): lr x {factors[0]:g}"
+        return current * factors[0], f"{flat}: lr x {factors[0]:g}"
     return Refused(f"the range test on the repaired setup finds no better LR: {result.message}")
 
 

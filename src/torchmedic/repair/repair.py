@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -82,6 +83,7 @@ def _workspace(
     diagnose_config = DiagnoseConfig(seed=config.seed)
     ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys, diagnose_config)  # reads as diagnose did
     ctx.signals.extend(report.signals)
+    config = _paced(config, ctx.signals.get("trial.steps"), diagnose_config.trial_steps)
     pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, config.pilot_steps, ctx.device)
     ws = Workspace(ctx, config, keys, started + budget_s, pool)
     if not pool:
@@ -91,6 +93,14 @@ def _workspace(
             "measured on samples they trained on"
         )
     return ws
+
+
+def _paced(config: RepairConfig, baseline_steps: object, trial_steps: int) -> RepairConfig:
+    """Pilots as much longer as diagnose's baseline ran (a slow starter's 75 steps instead of 30): a pilot of the usual
+    length would call a repair that works on such a model a failure."""
+    if not isinstance(baseline_steps, int) or baseline_steps <= trial_steps:
+        return config
+    return replace(config, pilot_steps=round(config.pilot_steps * baseline_steps / trial_steps))
 
 
 def _pilot(ws: Workspace, label: str, draft: Draft, deadline: float) -> Pilot:
