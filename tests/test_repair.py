@@ -229,6 +229,16 @@ def test_unresolved_causes_say_what_to_change() -> None:
     assert cut and "cut inside forward" in cut[0].reason
 
 
+def test_a_pilot_that_cannot_see_the_fault_verifies_nothing() -> None:
+    """log_softmax over the batch scores well on a whole held-out batch, so the pilot learns; the cause left to the
+    user still breaks single predictions, and the result must not claim it was verified."""
+    setup = sick("arch.batch_mixing")
+    result = torchmedic.repair(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=BUDGET)
+    assert result.before is not None and result.before.learned
+    assert [u.cause for u in result.unresolved] == ["arch.batch_mixing"]
+    assert not result.verified and any("not verified" in note for note in result.notes)
+
+
 def test_a_healthy_setup_is_left_as_it_is() -> None:
     x, y = digits()
     model = mlp()

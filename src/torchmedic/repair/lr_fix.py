@@ -79,6 +79,7 @@ def choose_lr(ws: Workspace, draft: Draft, findings: list[Finding], option: int)
     if option == 1:
         source += f", x {ws.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
         target *= ws.config.fallback_lr_factor
+    target = float(f"{target:.2g}")  # the LR your script gets is the one the pilot verified
     if math.isfinite(current) and current > 0 and abs(math.log10(target / current)) < ws.config.min_lr_decades:
         return Refused(f"lr left at {current:.2g}: {source}, close to it", needless=True)
     spec = (

@@ -108,7 +108,9 @@ def _apply(ws: Workspace, built: Built, remedy: Remedy, findings: list[Finding],
         return
     causes = tuple(f.cause for f in findings) or (_lr_cause(before, outcome.draft),)
     why = (
-        findings[0].summary if findings else f"the repaired setup did not learn at lr={before.spec.lr:.2g} in the pilot"
+        findings[0].summary
+        if findings
+        else f"the setup as repaired has its own best LR (its range test), not lr={before.spec.lr:.2g}"
     )
     built.draft = outcome.draft.but(history=(*before.history, outcome.what))
     built.changes.append(Change(causes, outcome.what, why, outcome.code))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -22,7 +21,7 @@ from torchmedic.repair.change import Unresolved
 from torchmedic.repair.config import RepairConfig
 from torchmedic.repair.draft import Draft
 from torchmedic.repair.pilot import Pilot, pilot_batches, run_pilot
-from torchmedic.repair.plan import Built, steps_for, variants
+from torchmedic.repair.plan import Built, Step, steps_for, variants
 from torchmedic.repair.plan import build as build_attempt
 from torchmedic.repair.result import Attempt, RepairResult, script_of
 from torchmedic.repair.workspace import Workspace
@@ -83,7 +82,6 @@ def _workspace(
     diagnose_config = DiagnoseConfig(seed=config.seed)
     ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys, diagnose_config)  # reads as diagnose did
     ctx.signals.extend(report.signals)
-    config = _paced(config, ctx.signals.get("trial.steps"), diagnose_config.trial_steps)
     pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, config.pilot_steps, ctx.device)
     ws = Workspace(ctx, config, keys, started + budget_s, pool)
     if not pool:
@@ -93,14 +91,6 @@ def _workspace(
             "measured on samples they trained on"
         )
     return ws
-
-
-def _paced(config: RepairConfig, baseline_steps: object, trial_steps: int) -> RepairConfig:
-    """Pilots as much longer as diagnose's baseline ran (a slow starter's 75 steps instead of 30): a pilot of the usual
-    length would call a repair that works on such a model a failure."""
-    if not isinstance(baseline_steps, int) or baseline_steps <= trial_steps:
-        return config
-    return replace(config, pilot_steps=round(config.pilot_steps * baseline_steps / trial_steps))
 
 
 def _pilot(ws: Workspace, label: str, draft: Draft, deadline: float) -> Pilot:
@@ -130,8 +120,8 @@ def _search(ws: Workspace, report: Report, budget_s: float) -> RepairResult:
                 seen.add(built.draft.history)
                 pilot = _pilot(ws, variant.label, built.draft, first_deadline if not tried else ws.deadline)
                 tried.append((built, Attempt(variant.label, tuple(built.changes), built.draft.spec.lr, pilot)))
-                if pilot.learned:
-                    break
+            if any(a.pilot.learned for _, a in tried) and not (index == 0 and _lr_may_follow(steps)):
+                break
             if index == 0 and not tried and before.learned:
                 break  # nothing could be changed, and the setup learns as it is
             blocker = _blocker(ws, unchanged)
@@ -140,11 +130,25 @@ def _search(ws: Workspace, report: Report, budget_s: float) -> RepairResult:
                 break
     verified = [t for t in tried if t[1].pilot.learned]
     if verified:
-        built, attempt = verified[0]
+        built, attempt = _best(ws, verified)
         return _result(ws, report, built, before, attempt.pilot, orphans, [a for _, a in tried])
     primary = tried[0] if tried and tried[0][0] is unchanged else None
     after = primary[1].pilot if primary is not None else before  # unverified extras are not worth your change
     return _result(ws, report, unchanged, before, after, orphans, [a for _, a in tried])
+
+
+def _lr_may_follow(steps: list[Step]) -> bool:
+    """Whether the next attempt re-chooses the LR of a plan that kept the user's: a fix that rescales the inputs or
+    the logits moves the LR that trains best by orders of magnitude, as diagnose's own verification found."""
+    return bool(steps) and all(s.remedy.stage != "lr" for s in steps)
+
+
+def _best(ws: Workspace, verified: list[tuple[Built, Attempt]]) -> tuple[Built, Attempt]:
+    """The first attempt that verified, unless a later one learned clearly more: a new LR line in your script must
+    buy `lr_switch_skill` of the way from chance to perfect (or of R^2)."""
+    first = verified[0]
+    better = [t for t in verified[1:] if t[1].pilot.score >= first[1].pilot.score + ws.config.lr_switch_skill]
+    return max(better, key=lambda t: t[1].pilot.score) if better else first
 
 
 def _blocker(ws: Workspace, built: Built) -> str:
@@ -170,10 +174,13 @@ def _result(
 ) -> RepairResult:
     draft = built.draft
     model = draft.model()
-    verified = after.learned
     unresolved = [_unresolved(f, reason) for f, reason in built.refused]
     unresolved += [_unresolved(f, "no automatic remedy for this cause") for f in orphans]
     notes = list(ws.notes) + [f"{f.cause}: {reason}" for f, reason in built.needless]
+    blockers = [u.cause for u in unresolved if u.confidence >= ws.config.blocker_confidence]
+    verified = after.learned and not blockers
+    if after.learned and blockers:  # the pilot cannot see what they break (a batch-mixing model scores on a batch)
+        notes.append(f"the pilot learned, but {', '.join(blockers)} is left to fix by hand: not verified")
     if verified:  # a doubtful cause left alone did not stop the repaired setup from learning
         doubtful = [u for u in unresolved if u.confidence < ws.config.blocker_confidence]
         notes += [f"not remedied, and not needed to learn: {u.cause} (confidence {u.confidence:.2f}): {u.reason}"
