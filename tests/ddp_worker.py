@@ -55,6 +55,7 @@ def main(out: Path, zero_grad: bool, steps: int, stop: bool) -> None:
         "last": last,
     }
     (out / f"rank{rank}.json").write_text(json.dumps(report))
+    dist.barrier()  # neither rank tears gloo down while the other still talks to it (an abort at exit otherwise)
     dist.destroy_process_group()
 
 

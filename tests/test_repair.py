@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import torchmedic
+from torchmedic.demo import DigitCNN
 from torchmedic.repair.refusals import REASONS
 from torchmedic.repair.remedy import REMEDIES
 
@@ -227,6 +228,23 @@ def test_unresolved_causes_say_what_to_change() -> None:
     result = torchmedic.repair(model, loader(x, y), nn.CrossEntropyLoss(), adam(model), budget_s=BUDGET)
     cut = [u for u in result.unresolved if u.cause == "optim.not_updating"]
     assert cut and "cut inside forward" in cut[0].reason
+
+
+def test_a_fix_that_barely_helps_at_the_users_lr_gets_the_lr_of_the_repaired_setup() -> None:
+    """Raw 0-255 pixels into a CNN with SGD(lr=0.01): standardized, the inputs are ~100x smaller and so are the
+    first layer's gradients, so the user's LR trains the fixed model only a little better than the broken one."""
+    x, y = digit_images()
+    x_train, y_train, x_test, y_test = split(x * 255, y)
+    model = DigitCNN()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    result = torchmedic.repair(model, loader(x_train, y_train), nn.CrossEntropyLoss(), optimizer, budget_s=BUDGET)
+    assert [a.label for a in result.attempts][:1] == ["as diagnosed"] and len(result.attempts) == 2
+    first, chosen = result.attempts[0].pilot, result.after
+    assert result.verified and chosen is not None and result.before is not None
+    assert chosen.score >= first.score + 0.1 and result.optimizer.param_groups[0]["lr"] > 0.01
+    assert "optimizer = torch.optim.SGD(model.parameters(), lr=" in result.script
+    fit(result.model, result.loader, result.loss_fn, result.optimizer)
+    assert learned(result.model, x_test, y_test), result
 
 
 def test_a_pilot_that_cannot_see_the_fault_verifies_nothing() -> None:

@@ -24,7 +24,8 @@ class RepairConfig:
     # --- which learning rate to keep ---
     long_run_margin: float = 3.0  # the range test holds each LR for one step; a whole run at the LR it suggests can
     # die or overfit (ReLUs killed by SGD at 0.08 with momentum over 300 steps), so repair keeps a third of it
-    lr_switch_skill: float = 0.1  # a verified plan at the user's LR is kept unless the range test's LR learns this
-    # much more in the same pilot (skill: balanced accuracy rescaled from chance to perfect; R^2 for regression)
+    lr_switch_skill: float = 0.1  # a plan that learns less than this much more than the user's setup is tried at its
+    # range test's LR too, and that LR is kept if it learns this much more again (skill: balanced accuracy rescaled
+    # from chance to perfect; R^2 for regression). Short pilots favour high LRs, so the user's LR is the default.
     min_lr_decades: float = 0.5  # a range-test LR within ~3x of the current one is no reason to change the line
     fallback_lr_factor: float = 0.1  # the next LR to try when the range test's suggestion does not verify

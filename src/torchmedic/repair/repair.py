@@ -120,7 +120,7 @@ def _search(ws: Workspace, report: Report, budget_s: float) -> RepairResult:
                 seen.add(built.draft.history)
                 pilot = _pilot(ws, variant.label, built.draft, first_deadline if not tried else ws.deadline)
                 tried.append((built, Attempt(variant.label, tuple(built.changes), built.draft.spec.lr, pilot)))
-            if any(a.pilot.learned for _, a in tried) and not (index == 0 and _lr_may_follow(steps)):
+            if any(a.pilot.learned for _, a in tried) and not (index == 0 and _unconvincing(ws, steps, tried, before)):
                 break
             if index == 0 and not tried and before.learned:
                 break  # nothing could be changed, and the setup learns as it is
@@ -137,10 +137,11 @@ def _search(ws: Workspace, report: Report, budget_s: float) -> RepairResult:
     return _result(ws, report, unchanged, before, after, orphans, [a for _, a in tried])
 
 
-def _lr_may_follow(steps: list[Step]) -> bool:
-    """Whether the next attempt re-chooses the LR of a plan that kept the user's: a fix that rescales the inputs or
-    the logits moves the LR that trains best by orders of magnitude, as diagnose's own verification found."""
-    return bool(steps) and all(s.remedy.stage != "lr" for s in steps)
+def _unconvincing(ws: Workspace, steps: list[Step], tried: list[tuple[Built, Attempt]], before: Pilot) -> bool:
+    """The plan kept the user's LR and learned barely better than the user's setup: the next attempt re-chooses the
+    LR, since a fix that rescales the inputs or the logits moves the LR that trains best by orders of magnitude."""
+    kept_lr = bool(steps) and all(s.remedy.stage != "lr" for s in steps)
+    return kept_lr and bool(tried) and tried[0][1].pilot.score < before.score + ws.config.lr_switch_skill
 
 
 def _best(ws: Workspace, verified: list[tuple[Built, Attempt]]) -> tuple[Built, Attempt]:
