@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.cases.registry import Setup, case
+from bench.cases.registry import Setup, case, on_split
 from bench.data import (
     breast_cancer,
     column_as_target,
@@ -32,14 +32,7 @@ def arch_relu_output() -> Setup:
     d = d.map_y(lambda y: np.log(y / top)[:, None].astype(np.float32))
     model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1), nn.ReLU())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 class TanhRegressor(nn.Module):
@@ -59,14 +52,7 @@ def arch_tanh_output() -> Setup:
     d = standardize(diabetes()).map_y(lambda y: (y / 100)[:, None])
     model = TanhRegressor()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 class ClampedRegressor(nn.Module):
@@ -86,14 +72,7 @@ def arch_clamp_output() -> Setup:
     d = standardize(column_as_target(iris(), 2))
     model = ClampedRegressor()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=16)
 
 
 @case("arch.softmax_single_unit", steps=200)
@@ -102,14 +81,7 @@ def arch_softmax_one_unit() -> Setup:
     d = standardize(breast_cancer()).map_y(lambda y: y.astype(np.float32)[:, None])
     model = nn.Sequential(nn.Linear(30, 32), nn.ReLU(), nn.Linear(32, 1), nn.Softmax(dim=1))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.BCELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.BCELoss(), optimizer, "binary", batch_size=32)
 
 
 class OneUnitSoftmaxCNN(ConvNet):
@@ -126,14 +98,7 @@ def arch_softmax_one_unit_cnn() -> Setup:
     d = d.map_y(lambda y: y.astype(np.float32)[:, None])
     model = OneUnitSoftmaxCNN(n_classes=1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.BCELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.BCELoss(), optimizer, "binary")
 
 
 class ViewRNN(RowRNN):
@@ -149,14 +114,7 @@ def arch_rnn_view() -> Setup:
     d = standardize(digits()).map_x(lambda x: x.reshape(-1, 8, 8))
     model = ViewRNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("arch.batch_mixing", steps=300, split="holdout")
@@ -221,11 +179,4 @@ def arch_view_fixed_size() -> Setup:
     model = FixedViewCNN(widths=(16, 32))
     model.fc = nn.Linear(32 * 4 * 4, 10)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")

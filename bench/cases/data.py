@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset, WeightedRandomSampler
 
-from bench.cases.registry import Setup, case
+from bench.cases.registry import Setup, case, on_split
 from bench.data import (
     Split,
     breast_cancer,
@@ -31,14 +31,7 @@ def data_raw_pixels() -> Setup:
     d = digits32().map_x(lambda x: np.round(x * 255))
     model = ConvNet()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("data.unnormalized", steps=300)
@@ -47,14 +40,7 @@ def data_raw_wine() -> Setup:
     d = wine()
     model = mlp([13, 64, 3])
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case("data.unnormalized", steps=200, split="holdout")
@@ -63,14 +49,7 @@ def data_divided_twice() -> Setup:
     d = photos().map_x(lambda x: x.astype(np.float32) / 255).map_x(lambda x: x / 255)
     model = ConvNet(n_classes=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary")
 
 
 @case("data.target_scale", steps=300)
@@ -79,9 +58,7 @@ def data_raw_targets_sgd() -> Setup:
     d = standardize(diabetes()).map_y(lambda y: y[:, None])
     model = mlp([10, 32, 1])
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 32), nn.MSELoss(), optimizer, eval_loader(d.x_test, d.y_test), "regression"
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 @case("data.target_scale", steps=300, split="holdout")
@@ -90,9 +67,7 @@ def data_raw_targets_adam() -> Setup:
     d = standardize(column_as_target(wine(), 12))
     model = mlp([12, 32, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 16), nn.MSELoss(), optimizer, eval_loader(d.x_test, d.y_test), "regression"
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=16)
 
 
 def _flag_top(d: Split, fraction: float) -> Split:
@@ -107,14 +82,7 @@ def data_imbalance_95_5() -> Setup:
     d = _flag_top(standardize(diabetes()), 0.05)
     model = mlp([10, 32, 2])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=32)
 
 
 @case("data.class_imbalance", steps=300, split="holdout")
@@ -232,14 +200,7 @@ def data_zeroed_by_dtype() -> Setup:
     d = d.map_x(lambda x: (x - 0.5) / 0.5)  # the usual Normalize((0.5,), (0.5,))
     model = ConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 def _sort_by_label(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -295,14 +256,7 @@ def data_nan_features() -> Setup:
     d = d.map_x(lambda x: _with_missing(x, rng))
     model = mlp([30, 32, 2])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=32)
 
 
 @case("data.nonfinite", steps=200)
@@ -314,6 +268,4 @@ def data_log_zero_target() -> Setup:
         d = d.map_y(lambda y: np.log(y - low)[:, None].astype(np.float32))
     model = mlp([10, 32, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 32), nn.MSELoss(), optimizer, eval_loader(d.x_test, d.y_test), "regression"
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)

@@ -7,15 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from bench.cases.registry import Setup, case
+from bench.cases.registry import Setup, case, on_split
 from bench.data import (
     breast_cancer,
     diabetes,
     digits,
     digits32,
-    eval_loader,
     iris,
-    loader,
     normalize_images,
     photos,
     standardize,
@@ -31,14 +29,7 @@ def healthy_cnn_adam() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case(steps=300)
@@ -47,14 +38,7 @@ def healthy_log_softmax_nll() -> Setup:
     d = standardize(digits())
     model = nn.Sequential(mlp([64, 128, 10]), nn.LogSoftmax(dim=1))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.NLLLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.NLLLoss(), optimizer, "classification", batch_size=32)
 
 
 @case(steps=300)
@@ -63,9 +47,7 @@ def healthy_sigmoid_bce() -> Setup:
     d = standardize(breast_cancer()).map_y(lambda y: y.astype("float32")[:, None])
     model = nn.Sequential(mlp([30, 32, 1]), nn.Sigmoid())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 32), nn.BCELoss(), optimizer, eval_loader(d.x_test, d.y_test), "binary"
-    )
+    return on_split(d, model, nn.BCELoss(), optimizer, "binary", batch_size=32)
 
 
 @case(steps=200)
@@ -74,14 +56,7 @@ def healthy_batchnorm_cnn_sgd_momentum() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet(batch_norm=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 128),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=128)
 
 
 @case(steps=300)
@@ -90,14 +65,7 @@ def healthy_wine_sgd_momentum() -> Setup:
     d = standardize(wine())
     model = mlp([13, 32, 3])
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case(steps=150)
@@ -108,14 +76,7 @@ def healthy_frozen_backbone() -> Setup:
     for p in model.features.parameters():
         p.requires_grad = False
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case(steps=400)
@@ -124,14 +85,7 @@ def healthy_dropout_half() -> Setup:
     d = standardize(digits())
     model = mlp([64, 256, 256, 10], dropout=0.5)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case(steps=200)
@@ -140,14 +94,7 @@ def healthy_label_smoothing() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet(widths=(8, 16, 32))
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(label_smoothing=0.1),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(label_smoothing=0.1), optimizer, "classification")
 
 
 @case(steps=200)
@@ -156,14 +103,7 @@ def healthy_mild_imbalance() -> Setup:
     d = standardize(breast_cancer())
     model = mlp([30, 16, 2])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=32)
 
 
 @case(steps=150)
@@ -174,9 +114,7 @@ def healthy_standardized_regression() -> Setup:
     d = d.map_y(lambda y: ((y - mean) / std)[:, None])
     model = mlp([10, 32, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 32), nn.MSELoss(), optimizer, eval_loader(d.x_test, d.y_test), "regression"
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 @case(steps=120)
@@ -185,14 +123,7 @@ def healthy_small_resnet() -> Setup:
     d = normalize_images(photos().map_x(lambda x: x.astype("float32") / 255))
     model = TinyResNet(n_classes=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary")
 
 
 class DictDigits(Dataset):
@@ -232,14 +163,7 @@ def healthy_adamw_default_decay() -> Setup:
     d = standardize(iris())
     model = mlp([4, 32, 3])
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case(steps=300, split="holdout")
@@ -248,14 +172,7 @@ def healthy_deep_batchnorm_mlp() -> Setup:
     d = standardize(digits())
     model = mlp([64] + [128] * 7 + [10], batch_norm=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case(steps=300, split="holdout")
@@ -264,14 +181,7 @@ def healthy_row_rnn() -> Setup:
     d = standardize(digits()).map_x(lambda x: x.reshape(-1, 8, 8))
     model = RowRNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case(steps=150, split="holdout")
@@ -282,9 +192,7 @@ def healthy_tanh_bounded_regression() -> Setup:
     d = d.map_y(lambda y: (1.8 * (y - low) / (high - low) - 0.9).clip(-1, 1)[:, None])
     model = nn.Sequential(mlp([10, 32, 1]), nn.Tanh())
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 32), nn.MSELoss(), optimizer, eval_loader(d.x_test, d.y_test), "regression"
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 @case(steps=200)
@@ -293,14 +201,7 @@ def healthy_photo_cnn_sgd() -> Setup:
     d = normalize_images(photos().map_x(lambda x: x.astype("float32") / 255))
     model = ConvNet(n_classes=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary")
 
 
 @case(steps=300)
@@ -318,11 +219,4 @@ def healthy_functional_log_softmax() -> Setup:
 
     model = Net()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        lambda out, y: F.nll_loss(out, y),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, lambda out, y: F.nll_loss(out, y), optimizer, "classification", batch_size=16)

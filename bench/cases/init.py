@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.cases.registry import Setup, case
-from bench.data import breast_cancer, digits, digits32, eval_loader, loader, normalize_images, standardize, wine
+from bench.cases.registry import Setup, case, on_split
+from bench.data import breast_cancer, digits, digits32, normalize_images, standardize, wine
 from bench.models import ConvNet, mlp
 
 LAYERS = (nn.Linear, nn.Conv2d)
@@ -22,14 +22,7 @@ def init_small_deep_mlp() -> Setup:
             nn.init.normal_(m.weight, std=1e-3)
             nn.init.zeros_(m.bias)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("init.too_small", steps=200, split="holdout")
@@ -41,14 +34,7 @@ def init_small_cnn() -> Setup:
         if isinstance(m, LAYERS):
             m.weight.data.normal_(0, 0.001)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("init.too_large", steps=300)
@@ -60,14 +46,7 @@ def init_large_mlp() -> Setup:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=1.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("init.too_large", steps=200, split="holdout")
@@ -79,14 +58,7 @@ def init_large_cnn() -> Setup:
         if isinstance(m, LAYERS):
             nn.init.normal_(m.weight, std=2.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("init.symmetric", steps=300)
@@ -99,14 +71,7 @@ def init_zeros_mlp() -> Setup:
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case("init.symmetric", steps=200)
@@ -119,14 +84,7 @@ def init_constant_cnn() -> Setup:
             nn.init.constant_(m.weight, 0.01)
             nn.init.zeros_(m.bias)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("init.dead_units", steps=200)
@@ -138,14 +96,7 @@ def init_dead_cnn() -> Setup:
         if isinstance(m, nn.Conv2d):
             nn.init.constant_(m.bias, -10.0)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("init.dead_units", steps=300)
@@ -157,11 +108,4 @@ def init_dead_mlp() -> Setup:
         model[0].bias.fill_(-5.0)
         model[2].bias.fill_(-5.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=32)

@@ -7,14 +7,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.cases.registry import Setup, case
+from bench.cases.registry import Setup, case, on_split
 from bench.data import (
     column_as_target,
     diabetes,
     digits,
     digits32,
-    eval_loader,
-    loader,
     normalize_images,
     standardize,
     wine,
@@ -28,14 +26,7 @@ def loss_softmax_module() -> Setup:
     d = standardize(digits())
     model = nn.Sequential(mlp([64, 128, 128, 10]), nn.Softmax(dim=1))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 class SoftmaxCNN(ConvNet):
@@ -51,14 +42,7 @@ def loss_softmax_forward() -> Setup:
     d = normalize_images(digits32())
     model = SoftmaxCNN()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("loss.double_softmax", steps=300, split="holdout")
@@ -67,14 +51,7 @@ def loss_softmax_lambda() -> Setup:
     d = normalize_images(digits32())
     model = SoftmaxCNN(widths=(6, 16, 32))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        lambda out, y: F.cross_entropy(out, y),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, lambda out, y: F.cross_entropy(out, y), optimizer, "classification", batch_size=32)
 
 
 @case("loss.task_mismatch", steps=200)
@@ -83,14 +60,7 @@ def loss_mse_on_class_indices() -> Setup:
     d = normalize_images(digits32()).map_y(lambda y: y.astype(np.float32)[:, None])
     model = ConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "classification")
 
 
 @case("loss.task_mismatch", steps=200)
@@ -99,14 +69,7 @@ def loss_one_based_labels() -> Setup:
     d = standardize(wine()).map_y(lambda y: y + 1)
     model = mlp([13, 32, 3])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case("loss.task_mismatch", steps=200)
@@ -115,14 +78,7 @@ def loss_bce_on_class_indices() -> Setup:
     d = standardize(digits())
     model = mlp([64, 128, 10])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.BCEWithLogitsLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.BCEWithLogitsLoss(), optimizer, "classification")
 
 
 @case("loss.task_mismatch", steps=200, split="holdout")
@@ -131,14 +87,7 @@ def loss_head_too_small() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet(n_classes=2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("loss.shape_broadcast", steps=200)
@@ -149,14 +98,7 @@ def loss_broadcast_mse() -> Setup:
     d = d.map_y(lambda y: (y - mean) / std)
     model = mlp([10, 32, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 class SqueezedMLP(nn.Module):
@@ -178,11 +120,4 @@ def loss_broadcast_l1() -> Setup:
     d = d.map_y(lambda y: (y - mean) / std)
     model = SqueezedMLP(12)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.L1Loss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.L1Loss(), optimizer, "regression", batch_size=16)

@@ -5,13 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.cases.registry import Setup, case
+from bench.cases.registry import Setup, case, on_split
 from bench.data import (
     diabetes,
     digits,
     digits32,
-    eval_loader,
-    loader,
     normalize_images,
     photos,
     standardize,
@@ -26,14 +24,7 @@ def lr_high_adam_cnn() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet(widths=(32, 64, 128))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("lr.too_high", steps=300)
@@ -42,14 +33,7 @@ def lr_high_sgd_mlp() -> Setup:
     d = standardize(wine())
     model = mlp([13, 64, 64, 3])
     optimizer = torch.optim.SGD(model.parameters(), lr=5.0)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case("lr.too_high", steps=120, split="holdout")
@@ -58,14 +42,7 @@ def lr_high_sgd_momentum_resnet() -> Setup:
     d = normalize_images(photos().map_x(lambda x: x.astype("float32") / 255))
     model = TinyResNet(n_classes=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=10.0, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary")
 
 
 @case("lr.too_low", steps=200)
@@ -74,14 +51,7 @@ def lr_low_sgd_cnn() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("lr.too_low", steps=300)
@@ -92,9 +62,7 @@ def lr_low_adam_regression() -> Setup:
     d = d.map_y(lambda y: ((y - mean) / std)[:, None])
     model = mlp([10, 64, 64, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-6)
-    return Setup(
-        model, loader(d.x_train, d.y_train, 32), nn.MSELoss(), optimizer, eval_loader(d.x_test, d.y_test), "regression"
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 @case("lr.too_low", steps=300, split="holdout")
@@ -103,11 +71,4 @@ def lr_low_sgd_mlp() -> Setup:
     d = standardize(digits())
     model = mlp([64, 128, 128, 128, 10])
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from bench.cases.registry import Setup, case
-from bench.data import breast_cancer, digits, eval_loader, loader, standardize
+from bench.cases.registry import Setup, case, on_split
+from bench.data import breast_cancer, digits, standardize
 from bench.models import mlp
 
 
@@ -16,14 +16,7 @@ def mode_bn_batch2_mlp() -> Setup:
     d = standardize(digits())
     model = mlp([64] + [128] * 10 + [10], batch_norm=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 2),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=2)
 
 
 @case("mode.bn_small_batch", steps=300)
@@ -32,11 +25,4 @@ def mode_bn_batch2_sgd() -> Setup:
     d = standardize(breast_cancer())
     model = mlp([30] + [64] * 10 + [2], batch_norm=True)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 2),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=2)

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.cases.registry import Setup, case
-from bench.data import breast_cancer, diabetes, digits, eval_loader, loader, standardize, wine
+from bench.cases.registry import Setup, case, on_split
+from bench.data import breast_cancer, diabetes, digits, standardize, wine
 from bench.models import mlp
 
 
@@ -17,14 +17,7 @@ def multi_raw_wine_lr_high() -> Setup:
     d = wine()
     model = mlp([13, 64, 3])
     optimizer = torch.optim.SGD(model.parameters(), lr=10.0)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case("loss.double_softmax", "lr.too_low", steps=300)
@@ -33,14 +26,7 @@ def multi_double_softmax_lr_low() -> Setup:
     d = standardize(digits())
     model = nn.Sequential(mlp([64, 128, 10]), nn.Softmax(dim=1))
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("data.target_scale", "loss.shape_broadcast", steps=300)
@@ -49,14 +35,7 @@ def multi_raw_targets_broadcast() -> Setup:
     d = standardize(diabetes())
     model = mlp([10, 32, 1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 @case("init.too_small", "lr.too_low", steps=300)
@@ -68,14 +47,7 @@ def multi_small_init_lr_low() -> Setup:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=1e-3)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-5)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("data.nonfinite", "data.unnormalized", steps=200, split="holdout")
@@ -86,11 +58,4 @@ def multi_nan_raw_features() -> Setup:
     d = d.map_x(lambda x: np.where(rng.random(x.shape) < 0.01, np.nan, x).astype(np.float32))
     model = mlp([30, 32, 2])
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=32)

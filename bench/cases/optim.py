@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.cases.registry import Setup, case
-from bench.data import diabetes, digits, digits32, eval_loader, loader, normalize_images, photos, standardize, wine
+from bench.cases.registry import Setup, case, on_split
+from bench.data import diabetes, digits, digits32, normalize_images, photos, standardize, wine
 from bench.models import ConvNet, TinyResNet, mlp
 
 
@@ -18,14 +18,7 @@ def optim_model_recreated() -> Setup:
     model = ConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model = ConvNet()  # re-created (in the notebook: the model cell was run again after the optimizer cell)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("optim.not_updating", steps=100)
@@ -36,14 +29,7 @@ def optim_all_frozen() -> Setup:
     for name, param in model.named_parameters():
         param.requires_grad = name.startswith("classifier")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "binary",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary")
 
 
 class NumpyHeadMLP(nn.Module):
@@ -65,14 +51,7 @@ def optim_numpy_round_trip() -> Setup:
     d = standardize(digits())
     model = NumpyHeadMLP()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 class DetachedRegressor(nn.Module):
@@ -94,14 +73,7 @@ def optim_detached_output() -> Setup:
     d = d.map_y(lambda y: ((y - mean) / std)[:, None])
     model = DetachedRegressor()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 32),
-        nn.MSELoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "regression",
-    )
+    return on_split(d, model, nn.MSELoss(), optimizer, "regression", batch_size=32)
 
 
 @case("optim.not_updating", steps=200, split="holdout")
@@ -114,14 +86,7 @@ def optim_old_head() -> Setup:
     model.fc.weight.requires_grad = model.fc.bias.requires_grad = True
     optimizer = torch.optim.Adam(model.fc.parameters(), lr=1e-3)
     model.fc = nn.Linear(model.fc.in_features, 10)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("optim.over_regularized", steps=200)
@@ -130,14 +95,7 @@ def optim_weight_decay_one() -> Setup:
     d = normalize_images(digits32())
     model = ConvNet()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1.0)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("optim.over_regularized", steps=300, split="holdout")
@@ -146,14 +104,7 @@ def optim_adam_weight_decay() -> Setup:
     d = standardize(wine())
     model = mlp([13, 32, 3])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1.0)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 16),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)
 
 
 @case("optim.over_regularized", steps=300)
@@ -162,11 +113,4 @@ def optim_dropout_095() -> Setup:
     d = standardize(digits())
     model = mlp([64, 256, 256, 256, 10], dropout=0.95)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return Setup(
-        model,
-        loader(d.x_train, d.y_train, 64),
-        nn.CrossEntropyLoss(),
-        optimizer,
-        eval_loader(d.x_test, d.y_test),
-        "classification",
-    )
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification")

@@ -7,15 +7,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.cases.registry import Setup, case
+from bench.cases.registry import Setup, case, on_split
 from bench.data import digits, digits32, eval_loader, loader, normalize_images, standardize
 from bench.models import PooledCNN
 
 
 def _images(model: nn.Module, optimizer: torch.optim.Optimizer) -> Setup:
-    d = normalize_images(digits32())
-    return Setup(model, loader(d.x_train, d.y_train, 64), nn.CrossEntropyLoss(), optimizer,
-                 eval_loader(d.x_test, d.y_test), "classification")  # fmt: skip
+    return on_split(normalize_images(digits32()), model, nn.CrossEntropyLoss(), optimizer, "classification")
 
 
 @case("lr.too_high", steps=300)

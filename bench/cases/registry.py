@@ -14,6 +14,8 @@ from torch import nn
 
 from torchmedic.causes import CAUSES
 
+from bench.data import Split, eval_loader, loader
+
 TASKS = ("classification", "binary", "regression")
 BUILD_SEED = 0  # every build starts from this RNG state: weights, data shuffles and dropout are the same each run
 SPLITS = ("dev", "holdout")
@@ -33,6 +35,19 @@ class Setup:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task {self.task!r} is not one of {TASKS}")
+
+
+def on_split(
+    d: Split,
+    model: nn.Module,
+    loss_fn: Callable[..., torch.Tensor],
+    optimizer: torch.optim.Optimizer | None,
+    task: str,
+    batch_size: int = 64,
+) -> Setup:
+    """The usual setup: a shuffled training loader over the split's training part, held-out data in fixed order."""
+    return Setup(model, loader(d.x_train, d.y_train, batch_size), loss_fn, optimizer,
+                 eval_loader(d.x_test, d.y_test), task)  # fmt: skip
 
 
 @dataclass(frozen=True)
