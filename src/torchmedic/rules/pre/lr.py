@@ -19,6 +19,11 @@ from torchmedic.rules.pre.common import (
 from torchmedic.rules.registry import rule
 from torchmedic.signals import Signals
 
+_LONG_RUN = (
+    " Over thousands of steps, a third of the LR that trains fastest in a short run is safer: repair() keeps a third"
+    " of the range test's suggestion."
+)
+
 
 def _dead_jump(s: Signals) -> tuple[str, float] | None:
     """The layer whose share of dead input units rose the most during the trial."""
@@ -106,7 +111,7 @@ def too_high(s: Signals, c: DiagnoseConfig) -> Finding | None:
         evidence + symptom_evidence(s, c),
         Fix(
             f"Lower the learning rate to about {fmt(target)} (torchmedic.find_lr measures it on your model), and "
-            "add warmup or gradient clipping if it must stay high.",
+            "add warmup or gradient clipping if it must stay high." + _LONG_RUN,
             _optimizer_line(s, target),
         ),
         check,
@@ -158,7 +163,8 @@ def too_low(s: Signals, c: DiagnoseConfig) -> Finding | None:
         f"their norm (healthy ~1e-3){found}.",
         evidence + symptom_evidence(s, c),
         Fix(
-            f"Raise the learning rate to about {fmt(target)} (torchmedic.find_lr measures it on your model).",
+            f"Raise the learning rate to about {fmt(target)} (torchmedic.find_lr measures it on your model)."
+            + _LONG_RUN,
             _optimizer_line(s, target),
         ),
         check,
