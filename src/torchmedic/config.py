@@ -61,3 +61,7 @@ class DiagnoseConfig:
     max_dropout: float = 0.8  # keeps < 20% of units: the signal is mostly noise
     max_decay_per_step: float = 1e-2  # lr * weight_decay: weights shrink by >1% a step
     min_bn_values: int = 4  # a BatchNorm channel normalized over <4 values has degenerate statistics
+
+    def usual_lr(self, optimizer: str) -> float:
+        """The LR most users of this optimizer class start from: what a far-too-low LR is raised to at least."""
+        return self.usual_sgd_lr if optimizer == "SGD" else self.usual_adaptive_lr

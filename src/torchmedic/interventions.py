@@ -77,7 +77,7 @@ def raise_lr(ctx: Context, setup: TrialSetup) -> TrialSetup:
     lr, suggestion = ctx.spec.lr, suggested_lr(ctx, setup)
     if suggestion is not None and suggestion > lr * 3:
         return _with_lr(ctx, setup, suggestion)
-    usual = ctx.config.usual_sgd_lr if ctx.spec.name == "SGD" else ctx.config.usual_adaptive_lr
+    usual = ctx.config.usual_lr(ctx.spec.name)
     return _with_lr(ctx, setup, max(lr * 100, usual))  # no usable range test: at least the usual starting LR
 
 

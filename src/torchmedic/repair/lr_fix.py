@@ -47,7 +47,7 @@ def _flat_choice(
     current, name = draft.spec.lr, draft.spec.name
     near = lowest(result, MINIMUM_DIVISOR)
     factors = [BLIND_FACTOR[f.cause] for f in findings if f.cause in BLIND_FACTOR]
-    usual = ws.ctx.config.usual_sgd_lr if name == "SGD" else ws.ctx.config.usual_adaptive_lr
+    usual = ws.ctx.config.usual_lr(name)
     flat = f"the range test is flat ({result.message.removeprefix(FLAT_MESSAGE).strip(' ()')})"
     if factors and factors[0] > 1 and max(near or 0.0, current * factors[0]) < usual:
         return usual, f"{flat}: the usual starting LR for {name}"
