@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import torchmedic
 from torchmedic.batch import unpack
 
+import bench.real  # noqa: F401  (registers the real-program suite)
 from bench.cases import Case, all_cases
 
 TOP_K = 3  # findings that count for recall: a user reads the first few
@@ -134,6 +135,7 @@ def summary(results: list[Result], split: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="all", choices=("dev", "holdout", "all"))
+    parser.add_argument("--suite", default="mutation", choices=("mutation", "real", "all"))
     parser.add_argument("--case", default="", help="only cases whose name contains this")
     parser.add_argument("--budget", type=float, default=30.0, help="budget_s passed to diagnose()")
     parser.add_argument("--json", type=Path, help="write the per-case results and the summary here")
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)  # script only: comparable single-thread timings on shared CPU machines
-    cases = [c for c in all_cases(args.split) if args.case in c.name]
+    cases = [c for c in all_cases(args.split, args.suite) if args.case in c.name]
     print(f"{'case':34} {'split':7} {'expected':40} {'verdict':11} {'s':>6}  first {TOP_K} findings (* = expected)")
     results = []
     for case in cases:

@@ -17,6 +17,7 @@ import torch
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import bench.real  # noqa: F401  (registers the real-program suite)
 from bench.cases import Case, all_cases
 from bench.metrics import Metrics, evaluate
 from bench.training import TrainResult, train
@@ -94,9 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="", help="only cases whose name contains this")
     parser.add_argument("--split", default="all", choices=("dev", "holdout", "all"))
+    parser.add_argument("--suite", default="mutation", choices=("mutation", "real", "all"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # script only: the bench machines are shared; one thread per run keeps them usable
-    cases = [c for c in all_cases(args.split) if args.case in c.name]
+    cases = [c for c in all_cases(args.split, args.suite) if args.case in c.name]
     start = time.perf_counter()
     print(f"{'case':34} {'split':7} {'expected':40} {'verdict':7} {'s':>5}  metrics")
     outcomes = []

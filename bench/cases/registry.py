@@ -16,7 +16,8 @@ from torchmedic.causes import CAUSES
 
 from bench.data import Split, eval_loader, loader
 
-TASKS = ("classification", "binary", "regression")
+TASKS = ("classification", "binary", "multilabel", "segmentation", "regression")
+SUITES = ("mutation", "real")  # cases written as one injected bug each; programs rebuilt from public threads
 BUILD_SEED = 0  # every build starts from this RNG state: weights, data shuffles and dropout are the same each run
 SPLITS = ("dev", "holdout")
 
@@ -31,6 +32,8 @@ class Setup:
     optimizer: torch.optim.Optimizer | None
     eval_loader: Iterable[Any]
     task: str
+    predict: Callable[[Any], torch.Tensor] | None = None  # output -> predictions as the user reads them (else the
+    # usual: argmax over dim 1, a threshold for one output, per pixel for dense outputs; see bench.metrics.predict)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -60,6 +63,8 @@ class Case:
     split: str
     description: str
     train_steps: int
+    suite: str = "mutation"
+    source: str = ""  # the public thread a real-program case was rebuilt from
 
     @property
     def healthy(self) -> bool:
@@ -70,8 +75,11 @@ class Case:
 _CASES: dict[str, Case] = {}
 
 
-def case(*expected: str, split: str = "dev", steps: int = 300) -> Callable[[Callable[[], Setup]], Callable[[], Setup]]:
-    """Register the decorated build function as a case named after it; its docstring is the description."""
+def case(
+    *expected: str, split: str = "dev", steps: int = 300, source: str = ""
+) -> Callable[[Callable[[], Setup]], Callable[[], Setup]]:
+    """Register the decorated build function as a case named after it; its docstring is the description. Cases in
+    `bench.real` form the real-program suite and must name the `source` thread they were rebuilt from."""
     unknown = [code for code in expected if code not in CAUSES]
     if unknown:
         raise ValueError(f"unknown cause codes {unknown}; see docs/causes.md")
@@ -82,7 +90,11 @@ def case(*expected: str, split: str = "dev", steps: int = 300) -> Callable[[Call
         name = build.__name__
         if name in _CASES:
             raise ValueError(f"case {name!r} is already registered")
-        _CASES[name] = Case(name, expected, _seeded(build), split, inspect.getdoc(build) or "", steps)
+        suite = "real" if build.__module__.startswith("bench.real") else "mutation"
+        if suite == "real" and not source.startswith("https://"):
+            raise ValueError(f"real-program case {name!r} must name the thread it was rebuilt from (source=...)")
+        doc = inspect.getdoc(build) or ""
+        _CASES[name] = Case(name, expected, _seeded(build), split, doc, steps, suite, source)
         return build
 
     return register
@@ -100,9 +112,10 @@ def _seeded(build: Callable[[], Setup]) -> Callable[[], Setup]:
     return seeded_build
 
 
-def all_cases(split: str = "all") -> list[Case]:
-    """Every registered case of `split` ("dev", "holdout" or "all"), in registration order."""
-    return [c for c in _CASES.values() if split in ("all", c.split)]
+def all_cases(split: str = "all", suite: str = "mutation") -> list[Case]:
+    """Every registered case of `split` ("dev", "holdout" or "all") and `suite` ("mutation", "real" or "all"), in
+    registration order."""
+    return [c for c in _CASES.values() if split in ("all", c.split) and suite in ("all", c.suite)]
 
 
 def get_case(name: str) -> Case:
