@@ -113,9 +113,8 @@ def classification_metrics(task: str, pred: torch.Tensor, y: torch.Tensor) -> Me
 def multilabel_metrics(pred: torch.Tensor, y: torch.Tensor) -> Metrics:
     """Per-label balanced accuracy, top-class and majority shares, averaged over the labels that hold both values
     (a model that always predicts the same set of labels has balanced accuracy 0.5 on each)."""
-    per_label = [
-        classification_metrics("binary", pred[:, j], y[:, j]) for j in range(y.shape[1]) if y[:, j].unique().numel() == 2
-    ]
+    both = [j for j in range(y.shape[1]) if y[:, j].unique().numel() == 2]
+    per_label = [classification_metrics("binary", pred[:, j], y[:, j]) for j in both]
     return Metrics(
         "multilabel",
         True,

@@ -16,9 +16,9 @@ from sklearn.datasets import load_diabetes, load_digits, make_classification
 from torch import nn
 
 from torchmedic.monitor import Monitor, MonitorConfig
-from torchmedic.rules.live.config import LiveRuleConfig
 from torchmedic.rules.registry import rules_for
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 CONFIG = MonitorConfig(every=2)  # sample often so that short runs confirm findings
 
@@ -283,7 +283,7 @@ def test_healthy_setup_triggers_nothing(rule: Any) -> None:
 
 
 # ---- tables on the pure functions ---------------------------------------------------------------------------------
-RULES = LiveRuleConfig()
+RULES = Thresholds()
 
 
 def signals(**values: Any) -> Signals:
@@ -296,7 +296,7 @@ def signals(**values: Any) -> Signals:
 
 @pytest.mark.parametrize("rule", LIVE, ids=[r.cause for r in LIVE])
 def test_no_signals_no_finding(rule: Any) -> None:
-    assert rule.fn(Signals(), RULES) is None
+    assert rule(Signals(), RULES) is None
 
 
 NAN_RUN = dict(
@@ -321,7 +321,7 @@ NAN_RUN = dict(
 
 @pytest.mark.parametrize("rule", LIVE, ids=[r.cause for r in LIVE])
 def test_nan_signals_do_not_raise(rule: Any) -> None:
-    finding = rule.fn(signals(**NAN_RUN), RULES)
+    finding = rule(signals(**NAN_RUN), RULES)
     assert finding is None or finding.cause == rule.cause
 
 

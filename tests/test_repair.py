@@ -15,8 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import torchmedic
 from torchmedic.demo import DigitCNN
-from torchmedic.repair.refusals import REASONS
-from torchmedic.repair.remedy import REMEDIES
+from torchmedic.fixes import FIXES
 
 from setups import Detached, Setup, adam, digit_images, digits, imbalanced, mlp, sick
 
@@ -134,12 +133,12 @@ def test_repair_turns_a_broken_setup_into_a_learning_one(cause: str) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Using a target size")  # the broadcasting bug itself warns, in diagnose()
-@pytest.mark.parametrize("cause", sorted(REMEDIES))
-def test_every_remedy_answers_its_sick_setup(cause: str) -> None:
+@pytest.mark.parametrize("cause", sorted(FIXES))
+def test_every_fix_answers_its_sick_setup(cause: str) -> None:
     """Driven by the registry: each cause's sick setup is repaired and verified, or reported as left to the user."""
     setup = sick(cause)
     result = torchmedic.repair(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=BUDGET)
-    if cause in REASONS:
+    if FIXES[cause].by_hand:
         assert cause in [u.cause for u in result.unresolved] and not result.repaired
     else:
         assert result.verified and cause in {c for change in result.changes for c in change.causes}, result

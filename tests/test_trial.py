@@ -8,22 +8,23 @@ from torch import nn
 
 from torchmedic.batch import Batch
 from torchmedic.clone import OptimizerSpec
-from torchmedic.probes.trial_probe import falling_rate
+from torchmedic.setup import Setup
 from torchmedic.task import Task
-from torchmedic.trial import TrialSetup, run_trial
+from torchmedic.trial import run_trial
+from torchmedic.verdict import falling_rate
 
 from setups import digits
 
 TASK = Task("multiclass", "cross_entropy", 10, "test")
 
 
-def setup() -> TrialSetup:
+def setup() -> Setup:
     torch.manual_seed(0)
     x, y = digits()
     model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
     spec = OptimizerSpec.of(torch.optim.SGD(model.parameters(), lr=0.01), model)
     train = tuple(Batch(x[i : i + 64], y[i : i + 64]) for i in range(0, 192, 64))
-    return TrialSetup("t", model, spec, nn.CrossEntropyLoss(), train, Batch(x[1000:1256], y[1000:1256]))
+    return Setup(model, spec, nn.CrossEntropyLoss(), [], train, Batch(x[1000:1256], y[1000:1256]))
 
 
 @pytest.mark.parametrize(("extend", "steps"), [(True, 25), (False, 10)])

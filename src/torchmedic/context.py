@@ -7,7 +7,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -17,9 +17,15 @@ from torchmedic.clone import OptimizerSpec, clone_model
 from torchmedic.config import DiagnoseConfig
 from torchmedic.errors import InputError
 from torchmedic.model_errors import explain
+from torchmedic.remedies.lr_finder import LRFinderResult, range_test
+from torchmedic.samples import without_held_out
+from torchmedic.setup import Setup
 from torchmedic.signals import Signals
 from torchmedic.task import Task, infer_task
-from torchmedic.trial import TrialResult, TrialSetup, run_trial
+from torchmedic.trial import TrialResult, run_trial
+
+if TYPE_CHECKING:
+    from torchmedic.fixes.registry import Applied
 
 
 @dataclass
@@ -41,12 +47,19 @@ class Context:
     outputs: Any  # the base model's output on train[0] (train mode, no grad)
     output: torch.Tensor  # its primary tensor
     task: Task
+    keys: BatchKeys = field(default_factory=BatchKeys)
     signals: Signals = field(default_factory=Signals)
     trials: dict[str, TrialResult] = field(default_factory=dict)
+    range_tests: dict[tuple[str, ...], LRFinderResult] = field(default_factory=dict)  # by Setup.history
+    applied: dict[str, Applied] = field(default_factory=dict)  # each cause's fix as applied to the setup as given
     notes: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     untrainable: str | None = None  # why training experiments would tell nothing (the loss raises, NaN data)
     trial_steps: int = 0  # the length of every trial: the baseline's, once it has run
+    train_batches: int = 0  # how many batches a setup trains on: len(train) for diagnose, a pilot's for repair
+
+    def __post_init__(self) -> None:
+        self.train_batches = self.train_batches or len(self.train)
 
     @property
     def remaining(self) -> float:
@@ -56,12 +69,33 @@ class Context:
         """A fresh copy of the untouched model, for one experiment."""
         return clone_model(self.base)
 
-    def setup(self, label: str = "baseline") -> TrialSetup:
-        return TrialSetup(label, self.copy(), self.spec, self.loss_fn, self.train, self.held_out)
+    def setup(self) -> Setup:
+        """The user's setup as given, over a fresh copy of the model."""
+        return Setup(self.copy(), self.spec, self.loss_fn, self.loader, self.train, self.held_out)
 
-    def trial(
-        self, setup: TrialSetup, key: str | None = None, *, steps: int | None = None, **extend: Any
-    ) -> TrialResult:
+    def generator(self) -> torch.Generator:
+        """A generator seeded the same way for every experiment, so experiments differ only in what they change."""
+        return torch.Generator().manual_seed(self.config.seed)
+
+    def batches_from(self, loader: Iterable[Any]) -> tuple[Batch, ...]:
+        """Training batches read from a loader a fix built, as many as a setup trains on, without the held-out
+        samples, within the audit's share of what is left of the budget."""
+        until = time.perf_counter() + self.config.audit_share * max(self.remaining, 1.0)
+        read = read_batches(loader, self.keys, self.config, until, self.train_batches)
+        return without_held_out(read, self.held_out, self.config.max_trial_batch, self.train_batches, self.device)
+
+    def range_test(self, setup: Setup) -> LRFinderResult:
+        """The LR range test of this setup, run once per distinct setup (setups that differ only in LR share it),
+        on as many batches as the trials cycle: more distinct batches make the curve too noisy to read."""
+        key = setup.history
+        if key not in self.range_tests:
+            batches = list(setup.train[: len(self.train)])
+            self.range_tests[key] = range_test(
+                setup.model(fresh=True), batches, setup.loss_fn, setup.spec, num_iter=self.config.lr_range_steps
+            )
+        return self.range_tests[key]
+
+    def trial(self, setup: Setup, key: str | None = None, *, steps: int | None = None, **extend: Any) -> TrialResult:
         """Run the trial once and keep it under `key` (default: its label). It lasts as long as the baseline did,
         so that trials compare; `extend` is passed to run_trial (the baseline's extension when it is slow)."""
         key = key or setup.label
@@ -84,14 +118,18 @@ def model_device(model: nn.Module) -> torch.device:
     return tensors[0].device if tensors else torch.device("cpu")
 
 
-def read_batches(loader: Iterable[Any], keys: BatchKeys, config: DiagnoseConfig, until: float) -> list[Batch]:
-    """Read batches for the audit, bounded by count, samples and time; at least one."""
+def read_batches(
+    loader: Iterable[Any], keys: BatchKeys, config: DiagnoseConfig, until: float, count: int = 0
+) -> list[Batch]:
+    """Read batches for the audit, bounded by count, samples and time; at least one (and at least `count` more
+    than the held-out samples may take, when the loader has them)."""
     batches: list[Batch] = []
     samples = 0
+    limit = max(config.audit_batches, count)
     for batch in iterate(loader, keys):
         batches.append(batch)
         samples += batch.size
-        if len(batches) >= config.audit_batches or samples >= config.audit_samples or time.perf_counter() > until:
+        if len(batches) >= limit or samples >= config.audit_samples or time.perf_counter() > until:
             break
     return batches
 
@@ -185,6 +223,7 @@ def build(
         outputs,
         output,
         task,
+        keys,
     )
     if train_refusal:
         context.signals.emit("bn.error", train_refusal)

@@ -1,5 +1,5 @@
-"""diagnose(): run the probes on copies within the budget, let the rules decide, verify candidates by
-intervention, and rank what is left."""
+"""diagnose(): run the probes on copies within the budget, read the symptom, let the rules suspect causes, confirm
+causes by intervention (a differential diagnosis when the symptom is present), and rank what is left."""
 
 from __future__ import annotations
 
@@ -17,13 +17,17 @@ import torchmedic.rules  # noqa: F401  (import registers the rules)
 from torchmedic.batch import BatchKeys
 from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DiagnoseConfig
+from torchmedic.confirmed import from_interventions, with_code
 from torchmedic.context import Context, build
+from torchmedic.differential import differential
 from torchmedic.errors import InputError, TorchMedicError, TorchMedicWarning
+from torchmedic.finding import Finding
 from torchmedic.guard import preserved
 from torchmedic.probes.registry import PROBES, Probe
 from torchmedic.report import Report
 from torchmedic.rules.registry import evaluate
-from torchmedic.verify import verify
+from torchmedic.symptom import read_symptom
+from torchmedic.verdict import Verdicts
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +55,28 @@ def diagnose(
         ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys or BatchKeys(), config)
         if ctx.spec.is_default:
             ctx.notes.append(f"no optimizer given: trials used {DEFAULT_OPTIMIZER}")
-        for probe in PROBES:
-            _run_probe(ctx, probe)
-        candidates = evaluate(ctx.signals, "pre", config)
-        verify(ctx, candidates, config)
-        findings = [f for f in evaluate(ctx.signals, "pre", config) if f.confidence >= config.min_confidence]
-    return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started)
+        examine(ctx)
+        findings, verdicts = _conclude(ctx)
+    return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started,
+                  verdicts.symptom, list(verdicts.by_cause.items()))  # fmt: skip
+
+
+def examine(ctx: Context) -> None:
+    """Run every probe that is worth its cost on the copies in `ctx`, in order, within the budget."""
+    for probe in PROBES:
+        _run_probe(ctx, probe)
+
+
+def _conclude(ctx: Context) -> tuple[list[Finding], Verdicts]:
+    """Suspects from the rules, verdicts from the differential diagnosis, then the findings both support."""
+    t = ctx.config.thresholds
+    baseline = ctx.trials.get("baseline")
+    before = Verdicts(read_symptom(baseline, ctx.task, t), baseline) if baseline and not ctx.untrainable else Verdicts()
+    verdicts = differential(ctx, evaluate(ctx.signals, "pre", t, before))
+    findings = evaluate(ctx.signals, "pre", t, verdicts)
+    findings += from_interventions(ctx, verdicts, findings)
+    kept = sorted((f for f in findings if f.confidence >= t.min_confidence), key=lambda f: -f.confidence)
+    return [with_code(ctx, f) for f in kept], verdicts
 
 
 def check_arguments(model: Any, loss_fn: Any, optimizer: Any) -> None:

@@ -35,6 +35,8 @@ class Verification:
     before: float
     after: float
     verdict: str
+    effect: float = 0.0  # how far the held-out score moved (skill for classes, gain for values)
+    partners: tuple[str, ...] = ()  # causes whose fixes were applied together with this one
 
     @property
     def passed(self) -> bool:

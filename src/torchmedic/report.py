@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from torchmedic.finding import Finding
-from torchmedic.signals import Signals
+from torchmedic.finding import Finding, Verification
+from torchmedic.signals import Signals, json_safe
+from torchmedic.symptom import Symptom
 
 
 @dataclass
 class Report:
-    """`findings` holds the likely root causes, most likely first; it is empty for a healthy setup."""
+    """`symptom` is what the baseline trial showed on held-out samples (None when no trial could run); `findings`
+    holds the likely root causes, most likely first; `tried` every fix tried and its verdict."""
 
     findings: list[Finding]
     signals: Signals
@@ -19,10 +21,19 @@ class Report:
     notes: list[str] = field(default_factory=list)  # how the diagnosis was run (default optimizer, devices, ...)
     skipped: list[str] = field(default_factory=list)  # probes not run, and why
     elapsed_s: float = 0.0
+    symptom: Symptom | None = None
+    tried: list[tuple[str, Verification]] = field(default_factory=list)  # (cause, verdict of its fix)
 
     @property
     def healthy(self) -> bool:
-        return not self.findings
+        """No finding, and the baseline trial learned: never healthy on a measured symptom."""
+        return not self.findings and not (self.symptom is not None and self.symptom.present)
+
+    @property
+    def unexplained(self) -> bool:
+        """The symptom is present and no fix tried removed it: the model does not learn, no cause is confirmed."""
+        present = self.symptom is not None and self.symptom.present
+        return present and not any(f.verification is not None and f.verification.passed for f in self.findings)
 
     @property
     def causes(self) -> list[str]:
@@ -30,15 +41,19 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (NaN and Inf become strings)."""
-        return {
+        data: dict[str, Any] = {
             "healthy": self.healthy,
             "task": self.task,
+            "symptom": None if self.symptom is None else {**asdict(self.symptom), "text": str(self.symptom)},
+            "unexplained": self.unexplained,
             "findings": [f.to_dict() for f in self.findings],
+            "tried": [{"cause": cause, **asdict(check)} for cause, check in self.tried],
             "notes": list(self.notes),
             "skipped": list(self.skipped),
             "elapsed_s": round(self.elapsed_s, 3),
             "signals": self.signals.to_list(),
         }
+        return json_safe(data)
 
     def __str__(self) -> str:
         from torchmedic.render.text import plain

@@ -48,6 +48,14 @@ def between_sample_std(x: torch.Tensor) -> float:
     return float(x.reshape(x.shape[0], -1).std(dim=0).mean())
 
 
+def update_ratio(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
+    """How far one optimizer step moved a layer, relative to its size: |W_after - W_before| / |W_before| over all
+    of its parameters together (healthy training sits near 1e-3); inf when a zero layer moved."""
+    moved = math.sqrt(sum(float(((a.detach() - b).float() ** 2).sum()) for a, b in zip(after, before, strict=True)))
+    size = math.sqrt(sum(float((b.float() ** 2).sum()) for b in before))
+    return moved / size if size > 0 else (math.inf if moved > 0 else 0.0)
+
+
 def finite_fraction(x: torch.Tensor) -> float:
     if not x.is_floating_point() or x.numel() == 0:
         return 1.0

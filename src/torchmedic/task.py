@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchmedic.batch import primary_output, replace_primary
+
+MAX_CLASSES = 1000  # integer targets with more distinct values are treated as numbers, not classes
 
 # Loss kinds by class and by function; anything else is identified by how it behaves.
 _LOSS_CLASSES: tuple[tuple[type, str], ...] = (
@@ -79,12 +82,16 @@ def _scalar(value: Any) -> float:
 
 @dataclass(frozen=True)
 class Task:
-    """`kind` is multiclass, binary, multilabel, regression or unknown; `num_classes` the model's class outputs."""
+    """`kind` is multiclass, binary, multilabel, regression or unknown; `num_classes` the model's class outputs.
+    `dense` marks one prediction per position (segmentation: per pixel); `threshold` is where a single binary
+    output turns from class 0 to 1 (0 for a logit, 0.5 for a probability)."""
 
     kind: str
     loss_kind: str
     num_classes: int | None
     reason: str
+    dense: bool = False
+    threshold: float = 0.0
 
     @property
     def is_classification(self) -> bool:
@@ -102,20 +109,49 @@ def infer_task(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Te
     if kind is None and targets is not None and is_shift_invariant(loss_fn, model_output, targets):
         kind = "softmax_like"
     kind = kind or "unknown"
+    dense = outputs.dim() >= 3
     if kind in CLASS_LOSSES:
-        return Task("multiclass", kind, width, f"{kind} loss over {width} outputs")
+        where = " per position" if dense else ""
+        return Task("multiclass", kind, width, f"{kind} loss over {width} outputs{where}", dense)
     if kind in BINARY_LOSSES:
-        per_sample = outputs[0].numel() if outputs.dim() > 0 else 1
-        return Task(
-            "binary" if per_sample == 1 else "multilabel", kind, 2 if per_sample == 1 else per_sample, f"{kind} loss"
-        )
+        threshold = 0.5 if kind == "bce" else 0.0
+        if dense or width == 1:
+            return Task("binary", kind, 2, f"{kind} loss" + (" per position" if dense else ""), dense, threshold)
+        return Task("multilabel", kind, width, f"{kind} loss over {width} labels", False, threshold)
     if kind in REGRESSION_LOSSES:
-        return Task("regression", kind, None, f"{kind} loss")
+        if targets is not None and _binary_values(targets) and targets.shape == outputs.shape and width == 1:
+            return Task("binary", kind, 2, f"{kind} loss on 0/1 targets", dense, 0.5)
+        return Task("regression", kind, None, f"{kind} loss", dense)
     if targets is None:
         return Task("unknown", kind, None, "no targets")
     if not targets.is_floating_point() and outputs.dim() >= 2 and width > 1 and targets.dim() == outputs.dim() - 1:
-        return Task("multiclass", kind, width, "integer targets with one output per class")
-    if targets.is_floating_point() and targets.shape == outputs.shape:
-        binary = bool(((targets == 0) | (targets == 1)).all())
-        return Task("binary" if binary else "regression", kind, 2 if binary else None, "float targets")
+        return Task("multiclass", kind, width, "integer targets with one output per class", dense)
+    if targets.is_floating_point() and targets.numel() == outputs.numel():
+        if not _binary_values(targets):
+            return Task("regression", kind, None, "float targets", dense)
+        threshold = binary_threshold(loss_fn, model_output, targets)
+        if dense or width == 1:
+            return Task("binary", kind, 2, "float 0/1 targets", dense, threshold)
+        return Task("multilabel", kind, width, f"float 0/1 targets over {width} labels", False, threshold)
     return Task("unknown", kind, None, "loss and targets give no clear task")
+
+
+def _binary_values(targets: torch.Tensor) -> bool:
+    return targets.numel() > 0 and bool(((targets == 0) | (targets == 1)).all())
+
+
+def binary_threshold(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> float:
+    """Whether the loss reads the output as a logit or as a probability: binary cross-entropy on logits costs ln 2
+    at an output of 0, on probabilities at 0.5. The threshold between the classes is 0 for a logit, else 0.5."""
+    outputs = primary_output(model_output)
+    if outputs is None:
+        return 0.5
+    with torch.no_grad():
+        for value, threshold in ((0.0, 0.0), (0.5, 0.5)):
+            try:
+                loss = _scalar(loss_fn(replace_primary(model_output, torch.full_like(outputs, value)), targets))
+            except Exception:
+                continue
+            if abs(loss - math.log(2)) <= 1e-3:
+                return threshold
+    return 0.5

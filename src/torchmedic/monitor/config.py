@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from torchmedic.errors import InputError
-from torchmedic.rules.live.config import LiveRuleConfig
+from torchmedic.thresholds import Thresholds
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class MonitorConfig:
     stat_samples: int = 16  # activation and input statistics read the first 16 samples: scales and dead units
     stat_elements: int = 65536  # ... and about this many values per layer (strided positions): a bounded cost
     tensorboard: bool = True  # also write TensorBoard events when a log_dir is given and tensorboard is installed
-    rules: LiveRuleConfig = field(default_factory=LiveRuleConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:
         if self.every < 1 or self.confirm < 1 or self.window < 1:

@@ -233,7 +233,7 @@ class Session:
         reported = {f.cause for f in self.findings}
         for rule in list(self.rules):
             try:
-                finding = rule.fn(signals, self.config.rules)
+                finding = rule(signals, self.config.thresholds)
             except Exception as exc:
                 self.rules.remove(rule)
                 self._warn(f"live rule {rule.cause} failed at step {step} and is disabled: {type(exc).__name__}: {exc}")

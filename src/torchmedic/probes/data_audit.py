@@ -14,8 +14,9 @@ from torchmedic.batch import Batch, unpack
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
 from torchmedic.stats import class_histogram, entropy, per_feature
+from torchmedic.task import MAX_CLASSES
 
-MAX_CLASSES = 1000  # integer targets with more distinct values are treated as numbers, not classes
+MAX_DISTINCT = 20  # distinct target values listed when there are at most this many (labels, mask values)
 
 
 def _channel_moments(batches: list[Batch]) -> tuple[list[float], list[float], float, float]:
@@ -162,6 +163,9 @@ def data_audit(ctx: Context) -> None:
         s.emit("target.max", float(finite.max()))
         s.emit("target.mean", float(finite.double().mean()))
         s.emit("target.std", float(finite.double().std()) if finite.numel() > 1 else 0.0)
+    values = torch.unique(finite)
+    if values.numel() <= MAX_DISTINCT:
+        s.emit("target.values", [float(x) for x in values])
     if not _is_label_like(finite) or ctx.task.kind == "multilabel":
         return
     classes = max(int(finite.max()) + 1, int(ctx.task.num_classes or 0))

@@ -9,8 +9,8 @@ import torch
 
 from torchmedic.context import Context
 from torchmedic.floor import constant_floor
+from torchmedic.metrics import loss_value
 from torchmedic.probes.registry import probe
-from torchmedic.trial import loss_value
 
 
 @probe("init_loss", order=30)

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
-from torchmedic.remedies.lr_finder import range_test
+from torchmedic.probes.trial_probe import stuck
 
 
-def _not_learning(ctx: Context) -> bool:
-    gain = ctx.signals.get("trial.held_out_gain")
-    return ctx.untrainable is None and gain is not None and (gain != gain or gain < ctx.config.min_gain)
-
-
-@probe("lr_range", order=105, when=_not_learning, steps=-2)
+@probe("lr_range", order=105, when=stuck, steps=-2)
 def lr_range(ctx: Context) -> None:
-    result = range_test(ctx.copy(), list(ctx.train), ctx.loss_fn, ctx.spec, num_iter=ctx.config.lr_range_steps)
+    result = ctx.range_test(ctx.setup())
     s = ctx.signals
     s.emit("lr_range.flat", result.flat)
     s.emit("lr_range.method", result.method)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from torchmedic.context import Context
+from torchmedic.metrics import predictions
 from torchmedic.probes.registry import probe
 from torchmedic.stats import between_sample_std, class_histogram, entropy
-from torchmedic.trial import predictions
 
 
 @probe("outputs", order=50)

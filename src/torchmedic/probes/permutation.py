@@ -6,13 +6,15 @@ import torch
 
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
-from torchmedic.probes.trial_probe import control_setup
+from torchmedic.probes.trial_probe import control_setup, stuck
 
 
 def fits_but_does_not_generalize(ctx: Context) -> bool:
-    s, c = ctx.signals, ctx.config
-    held, fit = s.get("trial.held_out_gain"), max(s.get("trial.gain", -1.0), s.get("overfit.gain", -1.0))
-    return held is not None and held < c.min_gain and fit >= c.min_gain and ctx.train[0].targets is not None
+    """The baseline shows the symptom on held-out samples although the model fits its training batches (or one
+    of them): the labels themselves are the next suspect."""
+    s, t = ctx.signals, ctx.config.thresholds
+    fit = max(s.get("trial.gain", -1.0), s.get("overfit.gain", -1.0))
+    return stuck(ctx) and fit >= t.min_gain and ctx.train[0].targets is not None
 
 
 @probe("label_permutation", order=130, when=fits_but_does_not_generalize, steps=-2)
@@ -24,9 +26,9 @@ def label_permutation(ctx: Context) -> None:
     for batch in ctx.train:  # labels shuffled across the whole pool, so one-class batches get mixed labels too
         permuted.append(batch.with_targets(targets[start : start + batch.size]))
         start += batch.size
-    real_setup = control_setup(ctx, "baseline")
-    real = ctx.trials["baseline"] if real_setup.spec == ctx.spec else ctx.trial(real_setup)
-    shuffled = ctx.trial(control_setup(ctx, "permuted labels").but(train=tuple(permuted)))
+    real_setup = control_setup(ctx)
+    real = ctx.trials["baseline"] if real_setup.spec == ctx.spec else ctx.trial(real_setup, "real labels")
+    shuffled = ctx.trial(control_setup(ctx).but(train=tuple(permuted)), "permuted labels")
     ctx.signals.emit("permutation.lr", real.lr)
     ctx.signals.emit("permutation.fit_gain", max(real.after_train.gain, ctx.signals.get("overfit.gain", -1.0)))
     ctx.signals.emit("permutation.real_gain", real.after_held_out.gain)

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import statistics
 
-import torch
-
-from torchmedic.config import DiagnoseConfig
 from torchmedic.context import Context
+from torchmedic.metrics import Metrics
 from torchmedic.probes.registry import probe
+from torchmedic.setup import Setup
 from torchmedic.signals import Signals
-from torchmedic.trial import Metrics, TrialResult, TrialSetup
-
-
-def falling_rate(losses: list[float]) -> float:
-    """How fast the training loss falls per step over the second half of a trial (least-squares slope, sign
-    flipped): the first steps are left out, where a divergence spike or a warm-up would dominate."""
-    tail = torch.tensor(losses[len(losses) // 2 :], dtype=torch.float64)
-    steps = torch.arange(len(tail), dtype=torch.float64)
-    steps = steps - steps.mean()
-    return float(-(steps * (tail - tail.mean())).sum() / (steps * steps).sum())
+from torchmedic.symptom import read_symptom
+from torchmedic.thresholds import Thresholds
+from torchmedic.trial import TrialResult
+from torchmedic.verdict import falling_rate
 
 
 def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
@@ -54,33 +47,40 @@ def emit_trial(s: Signals, prefix: str, r: TrialResult) -> None:
         s.emit(f"{prefix}.error", r.error)
 
 
-def slow_start(metrics: Metrics, c: DiagnoseConfig) -> bool:
-    """Not learned yet but not broken either: held-out loss between the constant output's and twice it. A model
-    far worse than a constant has diverged; more steps would not change the diagnosis."""
-    return -1.0 < metrics.gain < c.min_gain
+def slow_start(metrics: Metrics, t: Thresholds) -> bool:
+    """Not learned yet but not broken either: predictions not yet following the inputs and a held-out loss between
+    the constant output's and twice it. A model far worse than a constant has diverged; more steps would not change
+    the diagnosis."""
+    skill = metrics.skill
+    learned = (skill is not None and skill >= t.min_skill) or metrics.gain >= t.min_gain
+    return metrics.gain > -1.0 and not learned
 
 
 @probe("baseline_trial", order=100, steps=-1)
 def baseline_trial(ctx: Context) -> None:
-    c = ctx.config
-    r = ctx.trial(ctx.setup("baseline"), extend_to=c.long_trial_steps, extend_if=lambda m: slow_start(m, c))
+    c, t = ctx.config, ctx.config.thresholds
+    r = ctx.trial(ctx.setup(), "baseline", extend_to=c.long_trial_steps, extend_if=lambda m: slow_start(m, t))
     ctx.trial_steps = r.steps  # every later trial runs as long, so that they compare
     s = ctx.signals
     emit_trial(s, "trial", r)
+    symptom = read_symptom(r, ctx.task, t)
+    s.emit("symptom.kind", symptom.kind)
+    s.emit("symptom.text", str(symptom))
     if r.nonfinite_step is not None:
         s.emit("trial.nonfinite_step", r.nonfinite_step)
-    for name, value in r.grad_norm.items():
+    training = r.training
+    for name, value in training.grad_norm.items():
         s.emit("grad.norm", value, name)
-    s.emit("grad.missing", r.missing_grad)
-    for name, value in r.update_ratio.items():
+    s.emit("grad.missing", training.missing_grad)
+    for name, value in training.update_ratio.items():
         s.emit("update.ratio", value, name)
-    if r.update_ratio:
-        s.emit("update.ratio_median", statistics.median(r.update_ratio.values()))
-    for name, value in r.weight_shrink.items():
+    if training.update_ratio:
+        s.emit("update.ratio_median", statistics.median(training.update_ratio.values()))
+    for name, value in training.weight_shrink.items():
         s.emit("weight.shrink", value, name)
-    if r.weight_shrink:
-        s.emit("weight.shrink_median", statistics.median(r.weight_shrink.values()))
-    s.emit("trial.changed_share", sum(r.changed.values()) / max(1, len(r.changed)))
+    if training.weight_shrink:
+        s.emit("weight.shrink_median", statistics.median(training.weight_shrink.values()))
+    s.emit("trial.changed_share", sum(training.changed.values()) / max(1, len(training.changed)))
     if r.activity_after is not None:
         for name, layer in r.activity_after.layers.items():
             if not layer.in_is_data:
@@ -89,26 +89,25 @@ def baseline_trial(ctx: Context) -> None:
     s.emit("trial.train_batch_loss", train_mode.loss)
 
 
-def _stuck(ctx: Context) -> bool:
-    """The baseline did not beat the constant output on held-out data: worth finding out whether it can fit."""
-    gain = ctx.signals.get("trial.held_out_gain")
-    return gain is not None and gain < ctx.config.min_gain
+def stuck(ctx: Context) -> bool:
+    """The baseline shows the symptom: worth finding out whether it can fit, and at which LR it would learn."""
+    return ctx.untrainable is None and ctx.signals.get("symptom.kind", "learns") != "learns"
 
 
-def control_setup(ctx: Context, label: str) -> TrialSetup:
+def control_setup(ctx: Context) -> Setup:
     """A fresh setup at the LR the range test suggests (the user's when it found none): control experiments
     ask what the model and data can do, which a far-off LR would hide."""
-    setup = ctx.setup(label)
+    setup = ctx.setup()
     suggestion = ctx.signals.get("lr_range.suggestion")
     if suggestion is None or not ctx.spec.lr > 0:
         return setup
-    return setup.but(label=f"{label} at lr {suggestion:.1e}", spec=ctx.spec.scaled_lr(suggestion / ctx.spec.lr))
+    return setup.but(spec=ctx.spec.scaled_lr(suggestion / ctx.spec.lr), history=(f"lr {suggestion:.1e}",))
 
 
-@probe("overfit_one_batch", order=110, when=_stuck, steps=-1)
+@probe("overfit_one_batch", order=110, when=stuck, steps=-1)
 def overfit_one_batch(ctx: Context) -> None:
     """Train on the first batch alone: a setup that cannot fit one batch cannot learn at all."""
-    setup = control_setup(ctx, "overfit one batch").but(train=ctx.train[:1], held_out=ctx.train[0])
-    r = ctx.trial(setup, steps=ctx.config.trial_steps)
+    setup = control_setup(ctx).but(train=ctx.train[:1], held_out=ctx.train[0])
+    r = ctx.trial(setup, "overfit one batch", steps=ctx.config.trial_steps)
     ctx.signals.emit("overfit.gain", r.after_train.gain)
     ctx.signals.emit("overfit.diverged", r.diverged)

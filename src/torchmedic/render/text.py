@@ -25,11 +25,28 @@ def _finding_lines(index: int, f: Finding) -> list[str]:
     return lines
 
 
+def headline(report: Report) -> str:
+    """The verdict in one line: the symptom, then healthy, unexplained or how many causes."""
+    symptom = f"symptom: the model {report.symptom}" if report.symptom is not None else "symptom: not measured"
+    if report.healthy:
+        return f"{symptom}. Healthy: no finding."
+    if report.unexplained and not report.findings:
+        return f"{symptom}. The model does not learn; no cause confirmed."
+    unconfirmed = "; none confirmed by its fix" if report.unexplained else ""
+    return f"{symptom}. {len(report.findings)} finding(s), most likely first{unconfirmed}:"
+
+
+def tried_lines(report: Report) -> list[str]:
+    """What the differential diagnosis tried, with each verdict: the evidence when no cause is confirmed."""
+    return [f"tried for {cause}: {check}" for cause, check in report.tried]
+
+
 def plain(report: Report) -> str:
-    head = "healthy: no finding" if report.healthy else f"{len(report.findings)} finding(s), most likely first:"
-    lines = [f"torchmedic diagnosis ({report.task}, {report.elapsed_s:.1f} s): {head}"]
+    lines = [f"torchmedic diagnosis ({report.task}, {report.elapsed_s:.1f} s)", headline(report)]
     for i, f in enumerate(report.findings, 1):
         lines.extend(_finding_lines(i, f))
+    if report.unexplained:
+        lines.extend(tried_lines(report))
     lines.extend(f"note: {n}" for n in report.notes)
     lines.extend(f"skipped: {s}" for s in report.skipped)
     return "\n".join(lines)
@@ -42,8 +59,11 @@ def render(report: Report, console: Console, *, limit: int | None = None) -> Non
     from rich.table import Table
     from rich.text import Text
 
-    if report.healthy:
-        console.print(Panel(Text(f"Healthy: no finding ({report.task}, {report.elapsed_s:.1f} s)", style="bold green")))
+    style = "bold green" if report.healthy else "bold red"
+    console.print(Panel(Text(f"{headline(report)} ({report.task}, {report.elapsed_s:.1f} s)", style=style)))
+    if report.unexplained:
+        for line in tried_lines(report):
+            console.print(f"[dim]{line}[/dim]")
     shown = report.findings if limit is None else report.findings[:limit]
     for i, f in enumerate(shown, 1):
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)

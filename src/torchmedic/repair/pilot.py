@@ -6,12 +6,11 @@ on the same training batches unless a remedy changed the loader; held-out sample
 
 from __future__ import annotations
 
-import hashlib
 import math
 import statistics
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,11 +18,11 @@ import torch
 from torch import nn
 
 from torchmedic.batch import Batch, primary_output
-from torchmedic.clone import OptimizerSpec
 from torchmedic.repair.config import RepairConfig
+from torchmedic.setup import Setup
 from torchmedic.signals import json_safe
 from torchmedic.task import Task, infer_task
-from torchmedic.trial import Metrics, TrialResult, TrialSetup, run_trial
+from torchmedic.trial import TrialResult, run_trial
 
 
 @dataclass(frozen=True)
@@ -63,31 +62,15 @@ class Pilot:
         return data
 
 
-def run_pilot(
-    label: str,
-    model: nn.Module,
-    spec: OptimizerSpec,
-    loss_fn: Callable[..., Any],
-    train: tuple[Batch, ...],
-    held_out: Batch,
-    config: RepairConfig,
-    deadline: float,
-) -> Pilot:
-    """Train `model` (a fresh copy: it is changed) for `config.pilot_steps` steps and judge it; an error in the
-    model or the loss is a failed pilot, not an exception."""
+def run_pilot(label: str, setup: Setup, config: RepairConfig, deadline: float) -> Pilot:
+    """Train a fresh model of `setup` for `config.pilot_steps` steps and judge it; an error in the model or the
+    loss is a failed pilot, not an exception."""
     start = time.perf_counter()
     try:
-        task = task_of(model, loss_fn, train[0])
+        task = task_of(setup.model(fresh=True), setup.loss_fn, setup.train[0])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the setup's own warnings (broadcasting, ...) were reported by diagnose
-            result = run_trial(
-                TrialSetup(label, model, spec, loss_fn, train, held_out),
-                config.pilot_steps,
-                task,
-                seed=config.seed,
-                deadline=deadline,
-                track_layers=False,
-            )
+            result = run_trial(setup, config.pilot_steps, task, seed=config.seed, deadline=deadline, track_layers=False)
     except MemoryError:
         raise
     except Exception as exc:
@@ -95,61 +78,55 @@ def run_pilot(
         nan = math.nan
         return Pilot(label, 0, time.perf_counter() - start, "", nan, nan, -math.inf, None, None, None, None, False,
                      f"raised {error}", error)  # fmt: skip
-    return judged(label, result, task, held_out, config, time.perf_counter() - start)
+    return judged(label, result, task, config, time.perf_counter() - start)
 
 
 def task_of(model: nn.Module, loss_fn: Callable[..., Any], batch: Batch) -> Task:
     """The task as the repaired loss and output define it (a replaced loss can change it)."""
-    was_training = model.training
     model.eval()  # no BatchNorm statistics move
-    try:
-        with torch.no_grad():
-            out = primary_output(batch.run(model))
-    finally:
-        model.train(was_training)
-    if out is None:
-        raise TypeError(f"the model returned a {type(out).__name__} with no tensor in it")
-    return infer_task(loss_fn, out, batch.targets)
+    with torch.no_grad():
+        outputs = batch.run(model)
+    if primary_output(outputs) is None:
+        raise TypeError(f"the model returned a {type(outputs).__name__} with no tensor in it")
+    return infer_task(loss_fn, outputs, batch.targets)
 
 
-def judged(label: str, result: TrialResult, task: Task, held_out: Batch, config: RepairConfig, seconds: float) -> Pilot:
+def judged(label: str, result: TrialResult, task: Task, config: RepairConfig, seconds: float) -> Pilot:
     """The verdict: the training loss fell, and on held-out samples the model beats a constant output: classes above
     chance without a collapse onto one class, or a gain over the best constant output for anything else."""
     before, after = result.before_held_out, result.after_held_out
-    chance, majority = _label_shares(held_out, task)
     pilot = Pilot(label, result.steps, seconds, task.kind, before.loss, after.loss, after.gain, after.accuracy,
-                  after.balanced_accuracy, chance, after.top_fraction, False, "", result.error or "")  # fmt: skip
-    learned, reason = _verdict(pilot, before, after, majority, result, config)
+                  after.balanced_accuracy, after.chance, after.top_fraction, False, "", result.error or "")  # fmt: skip
+    learned, reason = _verdict(pilot, after.majority, result, config)
     return Pilot(**{**asdict(pilot), "learned": learned, "reason": reason})
 
 
-def _verdict(
-    pilot: Pilot, before: Metrics, after: Metrics, majority: float | None, result: TrialResult, config: RepairConfig
-) -> tuple[bool, str]:
+def _verdict(pilot: Pilot, majority: float | None, result: TrialResult, config: RepairConfig) -> tuple[bool, str]:
+    t = config.diagnose.thresholds
     if result.error:
         return False, result.error
-    if result.diverged or not math.isfinite(after.loss):
+    if result.diverged or not math.isfinite(pilot.loss_after):
         return False, f"the loss went non-finite at step {result.nonfinite_step}"
     first, last = _ends(result.losses)
     if not last < first:
         return False, f"the training loss did not fall ({first:.4g} -> {last:.4g}, medians of the first/last steps)"
     skill = pilot.skill
     if skill is not None and pilot.top_fraction is not None and majority is not None:
-        collapse = max(config.max_top_fraction, majority + config.collapse_margin * (1 - majority))
+        collapse = max(config.max_pilot_top_fraction, majority + t.collapse_margin * (1 - majority))
         if pilot.top_fraction >= collapse:
             return (
                 False,
                 f"{pilot.top_fraction:.0%} of held-out predictions are one class (collapse: >= {collapse:.0%})",
             )
-        verdict = skill >= config.min_skill
+        verdict = skill >= config.min_pilot_skill
         return verdict, (
             f"balanced accuracy {pilot.balanced_accuracy:.2f} vs chance {pilot.chance:.2f} (skill {skill:.2f}, "
-            f"{'>=' if verdict else '<'} {config.min_skill:g}), {pilot.top_fraction:.0%} on the top class"
+            f"{'>=' if verdict else '<'} {config.min_pilot_skill:g}), {pilot.top_fraction:.0%} on the top class"
         )
-    verdict = after.gain >= config.min_gain
+    verdict = pilot.gain >= t.min_gain
     return (
         verdict,
-        f"gain over the best constant output {after.gain:.2f} ({'>=' if verdict else '<'} {config.min_gain:g})",
+        f"gain over the best constant output {pilot.gain:.2f} ({'>=' if verdict else '<'} {t.min_gain:g})",
     )
 
 
@@ -160,51 +137,3 @@ def _ends(losses: list[float]) -> tuple[float, float]:
         return math.nan, math.nan
     k = max(1, len(losses) // 6)
     return statistics.median(losses[:k]), statistics.median(losses[-k:])
-
-
-def _label_shares(held_out: Batch, task: Task) -> tuple[float | None, float | None]:
-    """Chance level of balanced accuracy (1 / classes present) and the majority class's share of the labels."""
-    if not task.is_classification or task.kind == "multilabel" or held_out.targets is None:
-        return None, None
-    labels = held_out.targets.detach().flatten().cpu()
-    labels = (labels.round() if labels.is_floating_point() else labels).long()
-    counts = torch.unique(labels, return_counts=True)[1]
-    if len(counts) < 2:
-        return None, None
-    return 1.0 / len(counts), float(counts.max()) / float(counts.sum())
-
-
-def _row_keys(batch: Batch) -> list[bytes]:
-    """A digest of each sample's input and target values, to recognize a sample in another batch."""
-    x = batch.first_input.detach().cpu().contiguous()
-    rows = x.reshape(x.shape[0], -1).numpy() if x.dim() > 0 else x.reshape(1, 1).numpy()
-    y = batch.targets
-    targets = y.detach().cpu().contiguous().reshape(y.shape[0], -1).numpy() if y is not None and y.dim() > 0 else None
-    keys = []
-    for i, row in enumerate(rows):
-        digest = hashlib.blake2b(row.tobytes(), digest_size=16)
-        if targets is not None and i < len(targets):
-            digest.update(targets[i].tobytes())
-        keys.append(digest.digest())
-    return keys
-
-
-def pilot_batches(
-    batches: Iterable[Batch], held_out: Batch, limit: int, count: int, device: torch.device
-) -> tuple[Batch, ...]:
-    """Up to `count` batches (a pilot takes one per step) without the held-out samples (matched by value), cut to
-    `limit` samples, on the device; a batch left with a single sample is dropped (BatchNorm cannot train on one),
-    unless it held only one to begin with."""
-    held = set(_row_keys(held_out.to("cpu")))
-    kept: list[Batch] = []
-    for batch in batches:
-        if len(kept) == count:
-            break
-        mask = torch.tensor([key not in held for key in _row_keys(batch)], dtype=torch.bool)
-        if int(mask.sum()) < min(2, batch.size):
-            continue
-        chosen = batch if bool(mask.all()) else batch.select(mask)
-        if chosen.size > limit:
-            chosen = chosen.select(slice(0, limit))
-        kept.append(chosen.to(device))
-    return tuple(kept)

@@ -1,4 +1,4 @@
-"""Which remedies to apply in which order, and the attempts to make when the first plan does not verify."""
+"""Which fixes to apply in which order, and the attempts to make when the first plan does not verify."""
 
 from __future__ import annotations
 
@@ -6,20 +6,20 @@ import logging
 import warnings
 from dataclasses import dataclass, field
 
-from torchmedic.clone import clone_model
+from torchmedic.context import Context
 from torchmedic.errors import TorchMedicWarning
 from torchmedic.finding import Finding
+from torchmedic.fixes.lr import retuned_lr
+from torchmedic.fixes.registry import FIXES, STAGES, Applied, Remedy
 from torchmedic.repair.change import Change
-from torchmedic.repair.draft import Draft
-from torchmedic.repair.remedy import REMEDIES, STAGES, Applied, Remedy
-from torchmedic.repair.workspace import Workspace
+from torchmedic.setup import Setup
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One remedy and the findings it answers (one re-init answers every init.* finding)."""
+    """One fix and the findings it answers (one re-init answers every init.* finding)."""
 
     remedy: Remedy
     findings: tuple[Finding, ...]
@@ -27,7 +27,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Variant:
-    """One attempt's choices: which option of each remedy that has alternatives, and how the LR is set:
+    """One attempt's choices: which option of each fix that has alternatives, and how the LR is set:
     "plan" (only for an lr.* finding), "range" (the range test's LR in any case) or "lower" (a tenth of it)."""
 
     label: str
@@ -37,25 +37,28 @@ class Variant:
 
 @dataclass
 class Built:
-    """A draft with every remedy of a variant applied, what changed, what was refused and what needed no change
+    """A setup with every fix of a variant applied, what changed, what was refused and what needed no change
     (with the reasons)."""
 
-    draft: Draft
+    setup: Setup
     changes: list[Change] = field(default_factory=list)
     refused: list[tuple[Finding, str]] = field(default_factory=list)
-    needless: list[tuple[Finding, str]] = field(default_factory=list)  # remedies that found nothing to change
+    needless: list[tuple[Finding, str]] = field(default_factory=list)  # fixes that found nothing to change
+    by_hand: list[tuple[Finding, str]] = field(default_factory=list)  # fixes the pilot saw but only the user can make
 
 
 def steps_for(findings: list[Finding]) -> tuple[list[Step], list[Finding]]:
-    """The findings grouped by remedy, in stage order; and the findings no remedy is registered for."""
-    groups: dict[int, tuple[Remedy, list[Finding]]] = {}
+    """The findings grouped by fix, in stage order (one LR fix: the most confident lr finding's); and the findings
+    no fix is registered for."""
+    groups: dict[object, tuple[Remedy, list[Finding]]] = {}
     orphans = []
     for finding in findings:
-        found = REMEDIES.get(finding.cause)
+        found = FIXES.get(finding.cause)
         if found is None:
             orphans.append(finding)
             continue
-        groups.setdefault(id(found.fn), (found, []))[1].append(finding)
+        key = "lr" if found.stage == "lr" else id(found.fn)
+        groups.setdefault(key, (found, []))[1].append(finding)
     steps = [Step(r, tuple(fs)) for r, fs in groups.values()]
     return sorted(steps, key=lambda s: STAGES.index(s.remedy.stage)), orphans
 
@@ -75,9 +78,9 @@ def variants(steps: list[Step], limit: int) -> list[Variant]:
     return found[:limit]
 
 
-def build(ws: Workspace, steps: list[Step], variant: Variant, start: Draft) -> Built:
+def build(ctx: Context, steps: list[Step], variant: Variant, start: Setup) -> Built:
     """Apply every step to a fresh copy of `start`, stage by stage; the LR as the variant says."""
-    built = Built(start.but(inner=clone_model(start.inner)))
+    built = Built(start.copied())
     lr_done = False
     for step in steps:
         if step.remedy.stage == "lr":
@@ -85,36 +88,39 @@ def build(ws: Workspace, steps: list[Step], variant: Variant, start: Draft) -> B
             option = 1 if variant.lr == "lower" else 0
         else:
             option = 1 if variant.alternatives and step.remedy.options > 1 else 0
-        _apply(ws, built, step.remedy, list(step.findings), option)
+        _apply(ctx, built, step.remedy, list(step.findings), option)
     if not lr_done and variant.lr in ("range", "lower"):
-        _apply(ws, built, REMEDIES["lr.too_low"], [], 1 if variant.lr == "lower" else 0)
+        retune = Remedy("retuned_lr", (), "lr", retuned_lr, 2, False)
+        _apply(ctx, built, retune, [], 1 if variant.lr == "lower" else 0)
     return built
 
 
-def _apply(ws: Workspace, built: Built, remedy: Remedy, findings: list[Finding], option: int) -> None:
-    before = built.draft
+def _apply(ctx: Context, built: Built, remedy: Remedy, findings: list[Finding], option: int) -> None:
+    before = built.setup
     try:
-        outcome = remedy.fn(ws, before, findings, option)
+        outcome = remedy.fn(ctx, before.copied(), option)
     except MemoryError:
         raise
-    except Exception as exc:  # a remedy that breaks on an unusual model is refused, not fatal
+    except Exception as exc:  # a fix that breaks on an unusual model is refused, not fatal
         message = f"{remedy.name} raised {type(exc).__name__}: {exc}"
-        warnings.warn(f"torchmedic remedy failed and was skipped: {message}", TorchMedicWarning, stacklevel=3)
+        warnings.warn(f"torchmedic fix failed and was skipped: {message}", TorchMedicWarning, stacklevel=3)
         built.refused.extend((f, message) for f in findings)
         return
     if not isinstance(outcome, Applied):
         (built.needless if outcome.needless else built.refused).extend((f, outcome.reason) for f in findings)
         log.info("%s refused: %s", remedy.name, outcome.reason)
         return
-    causes = tuple(f.cause for f in findings) or (_lr_cause(before, outcome.draft),)
+    if len(outcome.setup.by_hand) > len(before.by_hand):
+        built.by_hand.extend((f, outcome.what) for f in findings)
+    causes = tuple(f.cause for f in findings) or (_lr_cause(before, outcome.setup),)
     why = (
         findings[0].summary
         if findings
         else f"the setup as repaired has its own best LR (its range test), not lr={before.spec.lr:.2g}"
     )
-    built.draft = outcome.draft.but(history=(*before.history, outcome.what))
+    built.setup = outcome.setup.but(history=(*before.history, outcome.what))
     built.changes.append(Change(causes, outcome.what, why, outcome.code))
 
 
-def _lr_cause(before: Draft, after: Draft) -> str:
+def _lr_cause(before: Setup, after: Setup) -> str:
     return "lr.too_low" if after.spec.lr > before.spec.lr else "lr.too_high"

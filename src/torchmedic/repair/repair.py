@@ -1,31 +1,31 @@
-"""repair(): diagnose, apply the remedy for each finding to copies, choose the LR for the repaired setup, and
-verify it with a pilot run on held-out samples; try other options while the budget allows."""
+"""repair(): diagnose, apply the fix of each finding to copies, choose the LR for the repaired setup, and verify it
+with a pilot run on held-out samples; try other options while the budget allows."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from torchmedic.batch import BatchKeys
-from torchmedic.config import DiagnoseConfig
-from torchmedic.context import build
+from torchmedic.batch import Batch, BatchKeys
+from torchmedic.context import Context, build
 from torchmedic.doctor import check_arguments, diagnose
 from torchmedic.errors import InputError
 from torchmedic.finding import Finding
 from torchmedic.guard import preserved
 from torchmedic.repair.change import Unresolved
 from torchmedic.repair.config import RepairConfig
-from torchmedic.repair.draft import Draft
-from torchmedic.repair.pilot import Pilot, pilot_batches, run_pilot
+from torchmedic.repair.pilot import Pilot, run_pilot
 from torchmedic.repair.plan import Built, Step, steps_for, variants
 from torchmedic.repair.plan import build as build_attempt
 from torchmedic.repair.result import Attempt, RepairResult, script_of
-from torchmedic.repair.workspace import Workspace
 from torchmedic.report import Report
+from torchmedic.samples import without_held_out
+from torchmedic.setup import Setup
 
 FIRST_PILOTS_SHARE = 0.2  # the before pilot and the first attempt always run, for at least this share of the budget
 
@@ -55,15 +55,27 @@ def repair(
         raise InputError(f"budget_s={budget_s}: repair needs a positive budget in seconds (60 is usual).")
     started = time.perf_counter()
     with preserved(model, optimizer, loader):
-        report = diagnose(
-            model, loader, loss_fn, optimizer, device=device, budget_s=config.diagnose_share * budget_s, keys=keys
-        )
-        ws = _workspace(
-            model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, started, budget_s
-        )
-        result = _search(ws, report, budget_s)
+        report = diagnose(model, loader, loss_fn, optimizer, device=device,
+                          budget_s=config.diagnose_share * budget_s, keys=keys, config=config.diagnose)  # fmt: skip
+        ws = _workspace(model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, budget_s)
+        result = _search(ws, report, budget_s, config)
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+@dataclass
+class Workspace:
+    """The copies and batches as diagnose() reads them (with the diagnosis's signals) in `ctx`, and what pilots train
+    on: the batches read, minus the held-out samples."""
+
+    ctx: Context
+    config: RepairConfig
+    pool: tuple[Batch, ...]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> float:
+        return self.ctx.remaining
 
 
 def _workspace(
@@ -75,15 +87,15 @@ def _workspace(
     keys: BatchKeys,
     config: RepairConfig,
     report: Report,
-    started: float,
     budget_s: float,
 ) -> Workspace:
     """Copies and batches as diagnose() reads them, the diagnosis's signals, and the pilot's training batches."""
-    diagnose_config = DiagnoseConfig(seed=config.seed)
-    ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys, diagnose_config)  # reads as diagnose did
+    remaining = max(budget_s * (1 - config.diagnose_share), 1e-3)
+    ctx = build(model, loader, loss_fn, optimizer, device, remaining, keys, config.diagnose)  # reads as diagnose did
     ctx.signals.extend(report.signals)
-    pool = pilot_batches(ctx.audit, ctx.held_out, diagnose_config.max_trial_batch, config.pilot_steps, ctx.device)
-    ws = Workspace(ctx, config, keys, started + budget_s, pool)
+    ctx.train_batches = config.pilot_steps
+    pool = without_held_out(ctx.audit, ctx.held_out, config.diagnose.max_trial_batch, config.pilot_steps, ctx.device)
+    ws = Workspace(ctx, config, pool)
     if not pool:
         ws.pool = ctx.train
         ws.notes.append(
@@ -93,33 +105,32 @@ def _workspace(
     return ws
 
 
-def _pilot(ws: Workspace, label: str, draft: Draft, deadline: float) -> Pilot:
-    return run_pilot(label, draft.model(fresh=True), draft.spec, draft.loss_fn, draft.train, ws.ctx.held_out,
-                     ws.config, deadline)  # fmt: skip
+def _pilot(ws: Workspace, label: str, setup: Setup, deadline: float) -> Pilot:
+    return run_pilot(label, setup, ws.config, deadline)
 
 
-def _search(ws: Workspace, report: Report, budget_s: float) -> RepairResult:
+def _search(ws: Workspace, report: Report, budget_s: float, config: RepairConfig) -> RepairResult:
     """The before pilot, then attempts until one verifies or the budget is spent; the result from the one that
     verified, else from the primary plan (changes that did not verify either are not worth a change to a script)."""
     ctx = ws.ctx
-    original = Draft(ctx.base, ctx.spec, ctx.loss_fn, ctx.loader, ws.pool)
-    first_deadline = max(ws.deadline, time.perf_counter() + FIRST_PILOTS_SHARE * budget_s)
+    original = Setup(ctx.base, ctx.spec, ctx.loss_fn, ctx.loader, ws.pool, ctx.held_out)
+    first_deadline = max(ctx.deadline, time.perf_counter() + FIRST_PILOTS_SHARE * budget_s)
     before = _pilot(ws, "before", original, first_deadline)
     steps, orphans = steps_for(report.findings)
-    unchanged = Built(original)  # the primary plan when every remedy was refused: nothing to pilot
+    unchanged = Built(original)  # the primary plan when every fix was refused: nothing to pilot
     tried: list[tuple[Built, Attempt]] = []
     seen: set[tuple[str, ...]] = {()}  # the unchanged setup is the before pilot
     if steps or not before.learned:
-        for index, variant in enumerate(variants(steps, ws.config.max_attempts)):
+        for index, variant in enumerate(variants(steps, config.max_attempts)):
             if tried and not _affordable(ws, tried[-1][1].pilot, before):
                 ws.notes.append(f"out of budget before trying: {variant.label}")
                 break
-            built = build_attempt(ws, steps, variant, original)
+            built = build_attempt(ctx, steps, variant, original)
             unchanged = built if index == 0 else unchanged
-            if built.draft.history not in seen:
-                seen.add(built.draft.history)
-                pilot = _pilot(ws, variant.label, built.draft, first_deadline if not tried else ws.deadline)
-                tried.append((built, Attempt(variant.label, tuple(built.changes), built.draft.spec.lr, pilot)))
+            if built.setup.history not in seen:
+                seen.add(built.setup.history)
+                pilot = _pilot(ws, variant.label, built.setup, first_deadline if not tried else ctx.deadline)
+                tried.append((built, Attempt(variant.label, tuple(built.changes), built.setup.spec.lr, pilot)))
             if any(a.pilot.learned for _, a in tried) and not (index == 0 and _unconvincing(ws, steps, tried, before)):
                 break
             if index == 0 and not tried and before.learned:
@@ -173,10 +184,12 @@ def _result(
     orphans: list[Finding],
     attempts: list[Attempt],
 ) -> RepairResult:
-    draft = built.draft
-    model = draft.model()
+    setup = built.setup
+    model = setup.model()
     unresolved = [_unresolved(f, reason) for f, reason in built.refused]
-    unresolved += [_unresolved(f, "no automatic remedy for this cause") for f in orphans]
+    unresolved += [_unresolved(f, "no automatic fix for this cause") for f in orphans]
+    unresolved += [_unresolved(f, f"the pilot verified {what}, but your loader cannot be rebuilt to make it")
+                   for f, what in built.by_hand]  # fmt: skip
     notes = list(ws.notes) + [f"{f.cause}: {reason}" for f, reason in built.needless]
     blockers = [u.cause for u in unresolved if u.confidence >= ws.config.blocker_confidence]
     verified = after.learned and not blockers
@@ -191,9 +204,9 @@ def _result(
         notes.append("diagnose() found no cause" + ("" if before.learned else "; the setup does not learn either"))
     return RepairResult(
         model=model,
-        optimizer=draft.optimizer(model),
-        loss_fn=draft.loss_fn,
-        loader=draft.loader,
+        optimizer=setup.optimizer(model),
+        loss_fn=setup.loss_fn,
+        loader=setup.loader,
         changes=list(built.changes),
         before=before,
         after=after,

@@ -1,17 +1,35 @@
-"""The rule registry: every rule is a pure function from signals to a finding, registered with its cause code."""
+"""The rule registry: every rule is a pure function from signals (and, pre-flight, the verdicts of the fixes tried)
+to a claim, registered with its cause code; the registry stamps the cause onto the finding it makes of the claim.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from torchmedic.causes import CAUSES
-from torchmedic.finding import Finding
+from torchmedic.finding import Evidence, Finding, Fix, Verification
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
+from torchmedic.verdict import Verdicts
 
-# A rule reads signals (and, for pre rules, the DiagnoseConfig holding its thresholds) and returns a finding or None.
-RuleFn = Callable[..., Finding | None]
+
+@dataclass(frozen=True)
+class Claim:
+    """What a rule concludes about its cause: how sure, in words and numbers, and what to do. `code` is left empty
+    by pre-flight rules: the cause's fix writes it (see `fixes`)."""
+
+    confidence: float
+    summary: str
+    evidence: list[Evidence] = field(default_factory=list)
+    advice: str = ""
+    code: str = ""
+    verification: Verification | None = None
+    step: int | None = None
+
+
+# A pre rule reads (signals, thresholds, verdicts); a live rule reads (signals, thresholds).
+RuleFn = Callable[..., Claim | None]
 
 
 @dataclass(frozen=True)
@@ -23,6 +41,17 @@ class Rule:
     @property
     def name(self) -> str:
         return f"{self.seen_by}:{self.cause}"
+
+    def __call__(self, signals: Signals, thresholds: Thresholds, verdicts: Verdicts | None = None) -> Finding | None:
+        """The finding this rule draws, with its cause stamped on."""
+        if self.seen_by == "pre":
+            claim = self.fn(signals, thresholds, verdicts or Verdicts())
+        else:
+            claim = self.fn(signals, thresholds)
+        if claim is None:
+            return None
+        return Finding(self.cause, min(1.0, max(0.0, claim.confidence)), claim.summary, list(claim.evidence),
+                       Fix(claim.advice, claim.code), claim.verification, claim.step)  # fmt: skip
 
 
 RULES: list[Rule] = []
@@ -38,6 +67,8 @@ def rule(cause: str, *, seen_by: str = "pre") -> Callable[[RuleFn], RuleFn]:
     def register(fn: RuleFn) -> RuleFn:
         if any(r.cause == cause and r.seen_by == seen_by for r in RULES):
             raise ValueError(f"a {seen_by} rule for {cause} is already registered")
+        if not (fn.__doc__ or "").strip():
+            raise ValueError(f"the {seen_by} rule for {cause} needs a docstring giving its mechanism")
         RULES.append(Rule(cause, seen_by, fn))
         return fn
 
@@ -48,8 +79,7 @@ def rules_for(seen_by: str) -> list[Rule]:
     return [r for r in RULES if r.seen_by == seen_by]
 
 
-def evaluate(signals: Signals, seen_by: str, *context: Any) -> list[Finding]:
-    """Every finding the `seen_by` rules draw from the signals (`context` is passed on, e.g. the config), most
-    confident first."""
-    findings = [f for r in rules_for(seen_by) if (f := r.fn(signals, *context)) is not None]
+def evaluate(signals: Signals, seen_by: str, thresholds: Thresholds, verdicts: Verdicts | None = None) -> list[Finding]:
+    """Every finding the `seen_by` rules draw from the signals, most confident first."""
+    findings = [f for r in rules_for(seen_by) if (f := r(signals, thresholds, verdicts)) is not None]
     return sorted(findings, key=lambda f: -f.confidence)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from torchmedic.finding import Evidence, Finding, Fix, format_value
+from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import number
-from torchmedic.rules.live.config import LiveRuleConfig
-from torchmedic.rules.registry import rule
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 RAW = "return self.fc(x)  # no activation on the output layer"
 
 
 @rule("arch.output_activation", seen_by="live")
-def output_activation(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def output_activation(s: Signals, t: Thresholds) -> Claim | None:
     """An activation after the last layer bounds the output: ReLU zeroes logits (and their gradient), a sigmoid
     or tanh pins the output below targets it cannot reach."""
     low, high, zeros = number(s, "output.min"), number(s, "output.max"), number(s, "output.zero_fraction")
@@ -21,9 +21,9 @@ def output_activation(s: Signals, c: LiveRuleConfig) -> Finding | None:
     kind, units = s.get("target.kind"), s.get("output.units", 0)
     evidence = [Evidence("output range", [low, high], "unbounded (logits take both signs)")]
     if kind == "index" and units >= 2:
-        if (number(s, "output.row_sum_dev") or 1.0) <= c.max_row_sum_dev:
+        if (number(s, "output.row_sum_dev") or 1.0) <= t.max_row_sum_dev:
             return None  # probabilities: loss.double_softmax
-        if low == 0 and zeros >= c.min_zero_logits:
+        if low == 0 and zeros >= t.min_zero_logits:
             return _finding(
                 f"{zeros:.0%} of the logits are exactly 0: a ReLU on the output layer zeroes them "
                 "and their gradient, so those classes can never win.",
@@ -39,13 +39,13 @@ def output_activation(s: Signals, c: LiveRuleConfig) -> Finding | None:
     if kind != "float" or s.get("target.binary_fraction") == 1.0:
         return None
     negative, above = number(s, "target.negative_fraction") or 0, number(s, "target.above_one_fraction") or 0
-    if low == 0 and zeros >= c.min_zero_logits and negative >= c.min_unreachable:
+    if low == 0 and zeros >= t.min_zero_logits and negative >= t.min_unreachable:
         return _finding(
             f"the outputs are never negative ({zeros:.0%} exactly 0) while {negative:.0%} of the targets "
             "are: a ReLU on the output layer.",
             evidence + [Evidence("targets below the output's range", negative, "0")],
         )
-    if 1 - c.bound_margin <= high <= 1 and above >= c.min_unreachable:
+    if 1 - t.bound_margin <= high <= 1 and above >= t.min_unreachable:
         return _finding(
             f"the outputs sit at 1 and never above ({format_value(high)}) while {above:.0%} of the "
             "targets are above 1: a sigmoid, tanh or clamp on the output layer.",
@@ -54,24 +54,23 @@ def output_activation(s: Signals, c: LiveRuleConfig) -> Finding | None:
     return None
 
 
-def _finding(summary: str, evidence: list[Evidence]) -> Finding:
-    return Finding(
-        "arch.output_activation",
+def _finding(summary: str, evidence: list[Evidence]) -> Claim:
+    return Claim(
         0.85,
         summary,
         evidence,
-        Fix("Remove the activation after the last layer (the loss takes raw outputs).", RAW),
+        "Remove the activation after the last layer (the loss takes raw outputs).",
+        RAW,
     )
 
 
 @rule("arch.softmax_single_unit", seen_by="live")
-def softmax_single_unit(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def softmax_single_unit(s: Signals, t: Thresholds) -> Claim | None:
     """Softmax over one unit is exp(x)/exp(x) = 1 for every input, and its gradient is 0."""
     low, high = number(s, "output.min"), number(s, "output.max")
     if s.get("output.units") != 1 or low is None or low != high or low != 1.0:
         return None
-    return Finding(
-        "arch.softmax_single_unit",
+    return Claim(
         0.95,
         "the output is exactly 1.0 for every sample: a softmax over a single output unit (softmax normalizes "
         "over the units, and one unit always gets probability 1). No gradient passes through it.",
@@ -79,8 +78,6 @@ def softmax_single_unit(s: Signals, c: LiveRuleConfig) -> Finding | None:
             Evidence("output value range", [low, high], "varies across samples"),
             Evidence("gradient norm", s.get("grad.norm"), "> 0"),
         ],
-        Fix(
-            "For one output unit use a sigmoid (or BCEWithLogitsLoss on the raw output).",
-            "loss_fn = nn.BCEWithLogitsLoss()\nloss = loss_fn(model(x).squeeze(-1), y.float())",
-        ),
+        "For one output unit use a sigmoid (or BCEWithLogitsLoss on the raw output).",
+        "loss_fn = nn.BCEWithLogitsLoss()\nloss = loss_fn(model(x).squeeze(-1), y.float())",
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from torchmedic.rules.live.config import LiveRuleConfig
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 
 def number(s: Signals, name: str, scope: str = "") -> float | None:
@@ -47,10 +47,10 @@ def input_scale(s: Signals) -> float | None:
     return None if mean is None or std is None else max(abs(mean), std)
 
 
-def inputs_unnormalized(s: Signals, c: LiveRuleConfig) -> bool:
+def inputs_unnormalized(s: Signals, t: Thresholds) -> bool:
     """Inputs far above unit scale: they explain huge activations, losses and steps on their own."""
     scale = input_scale(s)
-    return scale is not None and scale >= c.max_input_scale
+    return scale is not None and scale >= t.max_input_scale
 
 
 def label_entropy_ratio(s: Signals) -> float | None:
@@ -63,6 +63,6 @@ def label_entropy_ratio(s: Signals) -> float | None:
     return batch / reference if reference > 0 else None
 
 
-def batches_sorted(s: Signals, c: LiveRuleConfig) -> bool:
+def batches_sorted(s: Signals, t: Thresholds) -> bool:
     ratio = label_entropy_ratio(s)
-    return ratio is not None and ratio <= c.unshuffled_entropy_ratio
+    return ratio is not None and ratio <= t.unshuffled_entropy_ratio

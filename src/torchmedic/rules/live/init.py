@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from torchmedic.finding import Evidence, Finding, Fix
+from torchmedic.finding import Evidence
 from torchmedic.rules.live.common import early, finite, inputs_unnormalized, largest, names, number
-from torchmedic.rules.live.config import LiveRuleConfig
-from torchmedic.rules.registry import rule
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 KAIMING = (
     "for m in model.modules():\n    if isinstance(m, (nn.Linear, nn.Conv2d)):\n"
@@ -27,70 +27,69 @@ def _depth_ratio(s: Signals) -> tuple[str, str, float] | None:
 
 
 @rule("init.too_small", seen_by="live")
-def too_small(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def too_small(s: Signals, t: Thresholds) -> Claim | None:
     """Weights too small multiply the signal by < 1 per layer: the output is (nearly) the bias for every input."""
     depth, spread = _depth_ratio(s), number(s, "output.between_std")
     if not early(s) or depth is None or spread is None:
         return None
     first, last, ratio = depth
-    if ratio > c.max_std_decay or spread > c.min_output_spread:
+    if ratio > t.max_run_std_decay or spread > t.min_output_spread:
         return None
-    return Finding(
-        "init.too_small",
+    return Claim(
         0.85,
         f"the signal shrinks layer by layer ({first} -> {last}: its between-sample std falls to {ratio:.1e}) and "
         f"the output is almost the same for every sample (between-sample std {spread:.1e}): the weights are too "
         "small for the depth.",
         [
-            Evidence("between-sample activation std, last / first layer", ratio, f"> {c.max_std_decay:g}"),
-            Evidence("output std across the batch", spread, f"> {c.min_output_spread:g}"),
+            Evidence("between-sample activation std, last / first layer", ratio, f"> {t.max_run_std_decay:g}"),
+            Evidence("output std across the batch", spread, f"> {t.min_output_spread:g}"),
         ],
-        Fix("Initialize with Kaiming (ReLU) or Xavier (tanh) scaling instead of a small fixed std.", KAIMING),
+        "Initialize with Kaiming (ReLU) or Xavier (tanh) scaling instead of a small fixed std.",
+        KAIMING,
     )
 
 
 @rule("init.too_large", seen_by="live")
-def too_large(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def too_large(s: Signals, t: Thresholds) -> Claim | None:
     """Weights too large multiply the signal by > 1 per layer: logits explode or tanh/sigmoid saturate."""
-    if not early(s) or inputs_unnormalized(s, c):
+    if not early(s) or inputs_unnormalized(s, t):
         return None  # huge inputs, not the weights, would explain huge logits
     depth = _depth_ratio(s)
     saturated = largest(s.scoped("act.saturation"))
     first_loss, units = number(s, "loss.first"), s.get("output.units", 0)
     ln_c = math.log(units) if s.get("target.kind") == "index" and units >= 2 else None
     evidence = []
-    if depth is not None and depth[2] >= c.max_std_growth:
+    if depth is not None and depth[2] >= t.max_run_std_growth:
         evidence.append(
-            Evidence("between-sample activation std, last / first layer", depth[2], f"< {c.max_std_growth:g}")
+            Evidence("between-sample activation std, last / first layer", depth[2], f"< {t.max_run_std_growth:g}")
         )
-    if saturated is not None and saturated[1] >= c.saturation:
+    if saturated is not None and saturated[1] >= t.saturation:
         evidence.append(
-            Evidence("share of saturated tanh/sigmoid outputs", saturated[1], f"< {c.saturation:g}", saturated[0])
+            Evidence("share of saturated tanh/sigmoid outputs", saturated[1], f"< {t.saturation:g}", saturated[0])
         )
-    if ln_c is not None and first_loss is not None and first_loss >= c.max_init_loss_ratio * ln_c:
+    if ln_c is not None and first_loss is not None and first_loss >= t.max_init_loss_ratio * ln_c:
         evidence.append(Evidence("first loss / ln(classes)", first_loss / ln_c, "~1 for an untrained classifier"))
     if not evidence:
         return None
-    return Finding(
-        "init.too_large",
+    return Claim(
         0.8,
         "the weights are too large at init: the signal grows layer by layer, so logits explode or tanh/sigmoid "
         "units saturate and pass no gradient.",
         evidence,
-        Fix("Initialize with Kaiming (ReLU) or Xavier (tanh) scaling instead of a large fixed std.", KAIMING),
+        "Initialize with Kaiming (ReLU) or Xavier (tanh) scaling instead of a large fixed std.",
+        KAIMING,
     )
 
 
 @rule("init.symmetric", seen_by="live")
-def symmetric(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def symmetric(s: Signals, t: Thresholds) -> Claim | None:
     """Units that start identical get identical gradients and stay identical: a layer of N units acts as one."""
     if not early(s) or s.get("monitor.step", 0) < 2:
         return None
-    same = [k for k, v in s.scoped("weight.row_spread").items() if finite(v) and v <= c.max_row_spread]
+    same = [k for k, v in s.scoped("weight.row_spread").items() if finite(v) and v <= t.max_row_spread]
     if not same:
         return None
-    return Finding(
-        "init.symmetric",
+    return Claim(
         0.9,
         f"every unit of {names(same)} has the same weights, also after training steps: identical units get "
         "identical gradients, so the layer can only ever compute one feature (zero or constant init?).",
@@ -98,16 +97,17 @@ def symmetric(s: Signals, c: LiveRuleConfig) -> Finding | None:
             Evidence(
                 "largest difference between weight rows, relative",
                 s.get("weight.row_spread", scope=same[0]),
-                f"> {c.max_row_spread:g}",
+                f"> {t.max_row_spread:g}",
                 same[0],
             )
         ],
-        Fix("Initialize weights randomly (zeros are fine for biases only).", KAIMING),
+        "Initialize weights randomly (zeros are fine for biases only).",
+        KAIMING,
     )
 
 
 @rule("init.dead_units", seen_by="live")
-def dead_units(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def dead_units(s: Signals, t: Thresholds) -> Claim | None:
     """A ReLU unit whose input is negative for every sample outputs 0 and gets no gradient: it never learns."""
     if not early(s):
         return None
@@ -115,24 +115,24 @@ def dead_units(s: Signals, c: LiveRuleConfig) -> Finding | None:
     if (number(s, "grad.output_norm") or 0) > 0:  # with a gradient at the output, a zero row is a dead unit
         dead.update(s.scoped("grad.dead_fraction"))
     worst = largest(dead)
-    if worst is None or worst[1] < c.dead_fraction:
+    if worst is None or worst[1] < t.dead_fraction:
         return None
     layer, share = worst
-    return Finding(
-        "init.dead_units",
+    return Claim(
         0.85,
         f"{share:.0%} of the units of {layer} are dead from the start (zero for every sample, zero gradient): "
         "a large negative bias or a negative-mean init?",
-        [Evidence("dead units at the first steps", share, f"< {c.dead_fraction:g}", layer)],
-        Fix("Initialize biases at 0 and weights with Kaiming scaling (or use LeakyReLU).", KAIMING),
+        [Evidence("dead units at the first steps", share, f"< {t.dead_fraction:g}", layer)],
+        "Initialize biases at 0 and weights with Kaiming scaling (or use LeakyReLU).",
+        KAIMING,
     )
 
 
 @rule("init.pretrained_not_loaded", seen_by="live")
-def pretrained_not_loaded(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def pretrained_not_loaded(s: Signals, t: Thresholds) -> Claim | None:
     """load_state_dict(strict=False) skips every key that does not match, silently."""
     share = number(s, "load.missing_fraction")
-    if share is None or share < c.max_missing_keys:
+    if share is None or share < t.max_missing_keys:
         return None
     expected, missing, unexpected = s.get("load.expected", 0), s.get("load.missing", 0), s.get("load.unexpected", 0)
     examples_missing, examples_unexpected = s.get("load.missing_keys", []), s.get("load.unexpected_keys", [])
@@ -142,8 +142,7 @@ def pretrained_not_loaded(s: Signals, c: LiveRuleConfig) -> Finding | None:
     code = (
         f"state = {{k.removeprefix('{prefix}'): v for k, v in state.items()}}\n" if prefix else ""
     ) + "result = model.load_state_dict(state, strict=True)  # fails loudly on a mismatch"
-    return Finding(
-        "init.pretrained_not_loaded",
+    return Claim(
         0.95,
         f"load_state_dict into {where} matched {expected - missing} of its {expected} keys: {missing} stayed at "
         f"their random init and {unexpected} keys of the checkpoint were ignored.{hint}",
@@ -152,7 +151,8 @@ def pretrained_not_loaded(s: Signals, c: LiveRuleConfig) -> Finding | None:
             Evidence("missing keys, e.g.", examples_missing, "[]"),
             Evidence("unexpected keys, e.g.", examples_unexpected, "[]"),
         ],
-        Fix("Match the checkpoint's key names to the model's and load with strict=True.", code),
+        "Match the checkpoint's key names to the model's and load with strict=True.",
+        code,
     )
 
 

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import math
 
-from torchmedic.finding import Evidence, Finding, Fix, format_value
+from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import number
-from torchmedic.rules.live.config import LiveRuleConfig
-from torchmedic.rules.registry import rule
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 BINARY = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
 ELEMENTWISE = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
 
 
 @rule("loss.double_softmax", seen_by="live")
-def double_softmax(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def double_softmax(s: Signals, t: Thresholds) -> Claim | None:
     """Cross-entropy applies log-softmax itself; on probabilities in [0, 1] it sees nearly uniform logits."""
     deviation, low, units = number(s, "output.row_sum_dev"), number(s, "output.min"), s.get("output.units", 0)
-    if deviation is None or low is None or deviation > c.max_row_sum_dev or low < 0 or units < 2:
+    if deviation is None or low is None or deviation > t.max_row_sum_dev or low < 0 or units < 2:
         return None
     loss, on_outputs = number(s, "loss"), number(s, "loss.ce_on_outputs")
-    matches = loss is not None and on_outputs is not None and abs(loss - on_outputs) <= c.loss_match * max(1.0, loss)
+    matches = loss is not None and on_outputs is not None and abs(loss - on_outputs) <= t.loss_match * max(1.0, loss)
     if s.get("loss.kind") != "cross_entropy" and not matches:
         return None
     floor = math.log(1 + (units - 1) / math.e)  # cross-entropy of perfect probabilities taken as logits
@@ -35,74 +35,65 @@ def double_softmax(s: Signals, c: LiveRuleConfig) -> Finding | None:
             )
         )
     evidence.append(Evidence("lowest loss reachable this way", floor, "0"))
-    return Finding(
-        "loss.double_softmax",
+    return Claim(
         0.9,
         f"the model outputs probabilities (rows sum to 1) and the loss applies softmax again: the loss cannot go "
         f"below {floor:.2f} and its gradients are tiny, so predictions stay nearly uniform.",
         evidence,
-        Fix(
-            "Return raw logits from forward (drop the final softmax); apply softmax only for predictions.",
-            "return self.fc(x)  # no softmax: nn.CrossEntropyLoss applies log-softmax itself",
-        ),
+        "Return raw logits from forward (drop the final softmax); apply softmax only for predictions.",
+        "return self.fc(x)  # no softmax: nn.CrossEntropyLoss applies log-softmax itself",
     )
 
 
 @rule("loss.task_mismatch", seen_by="live")
-def task_mismatch(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def task_mismatch(s: Signals, t: Thresholds) -> Claim | None:
     """A loss assumes a kind of target: 0/1 labels for binary cross-entropy, log-probabilities for NLL."""
     kind, top = s.get("loss.kind"), number(s, "target.max")
     if kind in BINARY and top is not None and top > 1:
-        return Finding(
-            "loss.task_mismatch",
+        return Claim(
             0.9,
             f"{kind} gets targets up to {format_value(top)}: class indices, not 0/1 labels. Binary cross-entropy "
             "cannot fit them and the output settles between classes.",
             [Evidence("largest target", top, "<= 1 for binary cross-entropy")],
-            Fix(
-                "For more than two classes, output one logit per class and use cross-entropy.",
-                "self.fc = nn.Linear(hidden, num_classes)\nloss_fn = nn.CrossEntropyLoss()  # targets: class indices",
-            ),
+            "For more than two classes, output one logit per class and use cross-entropy.",
+            "self.fc = nn.Linear(hidden, num_classes)\nloss_fn = nn.CrossEntropyLoss()  # targets: class indices",
         )
     loss = number(s, "loss")
     if s.get("target.kind") == "index" and loss is not None and loss < 0 and kind in (None, "nll_loss"):
-        return Finding(
-            "loss.task_mismatch",
+        return Claim(
             0.85,
             f"the classification loss is negative ({format_value(loss)}): nll_loss on raw scores instead of "
             "log-probabilities rewards making the target score ever larger, without bound.",
             [Evidence("loss", loss, ">= 0 for a classification loss")],
-            Fix(
-                "Give nll_loss log-probabilities, or use cross_entropy on the raw logits.",
-                "loss = F.cross_entropy(logits, y)  # or F.nll_loss(F.log_softmax(logits, dim=1), y)",
-            ),
+            "Give nll_loss log-probabilities, or use cross_entropy on the raw logits.",
+            "loss = F.cross_entropy(logits, y)  # or F.nll_loss(F.log_softmax(logits, dim=1), y)",
         )
     return None
 
 
 @rule("loss.shape_broadcast", seen_by="live")
-def shape_broadcast(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def shape_broadcast(s: Signals, t: Thresholds) -> Claim | None:
     """An elementwise loss on (N, 1) outputs and (N,) targets compares every output with every target."""
     pairs, outputs = s.get("loss.broadcast_numel"), s.get("loss.output_numel")
     if not pairs or not outputs or pairs <= outputs:
         return None
     kind = s.get("loss.kind")
-    if kind is None and not _loss_is_broadcast(s, c):
+    if kind is None and not _loss_is_broadcast(s, t):
         return None  # the outputs logged are the model's; the loss may well get them reshaped
     if kind is not None and kind not in ELEMENTWISE:
         return None
     shape_o, shape_t = s.get("output.shape"), s.get("target.shape")
-    return Finding(
-        "loss.shape_broadcast",
+    return Claim(
         0.95,
         f"outputs of shape {shape_o} and targets of shape {shape_t} broadcast to {pairs} pairs in the loss: "
         "every output is compared with every target, so the best the model can do is predict their mean.",
         [Evidence("elements compared by the loss / outputs", pairs / outputs, "1")],
-        Fix("Give outputs and targets the same shape.", "loss = loss_fn(model(x).squeeze(-1), y)"),
+        "Give outputs and targets the same shape.",
+        "loss = loss_fn(model(x).squeeze(-1), y)",
     )
 
 
-def _loss_is_broadcast(s: Signals, c: LiveRuleConfig) -> bool:
+def _loss_is_broadcast(s: Signals, t: Thresholds) -> bool:
     """The logged loss equals the broadcast (N, N) mean error and not the aligned one."""
     loss = number(s, "loss")
     if loss is None:
@@ -111,7 +102,7 @@ def _loss_is_broadcast(s: Signals, c: LiveRuleConfig) -> bool:
         broadcast, aligned = number(s, f"loss.{kind}_broadcast"), number(s, f"loss.{kind}_aligned")
         if broadcast is None or aligned is None:
             continue
-        tolerance = c.loss_match * max(1.0, abs(loss))
+        tolerance = t.loss_match * max(1.0, abs(loss))
         if abs(loss - broadcast) <= tolerance < abs(loss - aligned):
             return True
     return False

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
-from torchmedic.finding import Evidence, Finding, Fix, format_value
+from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import batches_sorted, finite, inputs_unnormalized, number
-from torchmedic.rules.live.config import LiveRuleConfig
-from torchmedic.rules.registry import rule
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 
 def _lr(s: Signals) -> float | None:
@@ -16,15 +16,15 @@ def _lr(s: Signals) -> float | None:
     return max(lrs) if lrs else None
 
 
-def _explained_elsewhere(s: Signals, c: LiveRuleConfig) -> bool:
+def _explained_elsewhere(s: Signals, t: Thresholds) -> bool:
     """Divergence that another cause explains: piled-up gradients, non-finite or unscaled data (huge inputs make
     every step huge), batches sorted by class (each new class raises the loss), huge regression targets."""
-    if (number(s, "grad.stale_min") or 0) > 0 or inputs_unnormalized(s, c) or batches_sorted(s, c):
+    if (number(s, "grad.stale_min") or 0) > 0 or inputs_unnormalized(s, t) or batches_sorted(s, t):
         return True
     if s.get("input.nonfinite_steps", 0) or s.get("target.nonfinite_steps", 0):
         return True
     scale = max(abs(number(s, "target.mean") or 0.0), number(s, "target.std") or 0.0)
-    return s.get("target.kind") == "float" and scale >= c.max_target_scale
+    return s.get("target.kind") == "float" and scale >= t.max_target_scale
 
 
 def _dead_rise(s: Signals) -> tuple[str, float, float] | None:
@@ -42,36 +42,32 @@ def _dead_rise(s: Signals) -> tuple[str, float, float] | None:
 
 
 @rule("lr.too_high", seen_by="live")
-def too_high(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def too_high(s: Signals, t: Thresholds) -> Claim | None:
     """Steps far larger than the weights overshoot: the loss grows or goes non-finite, ReLU units die."""
-    if _explained_elsewhere(s, c):
+    if _explained_elsewhere(s, t):
         return None
     peak = number(s, "update.ratio_max.peak")
-    fast = peak is not None and peak >= c.max_update_ratio
+    fast = peak is not None and peak >= t.max_run_update_ratio
     lr = _lr(s)
     lr_text = f" at lr={lr:g}" if lr is not None else ""
     ratio = Evidence("largest update/weight ratio of recent sampled steps", peak, "~1e-3")
     loss, first = s.get("loss"), number(s, "loss.first")
     if loss is not None and not finite(loss) and first is not None:
-        return Finding(
-            "lr.too_high",
+        return Claim(
             0.85 if fast else 0.6,
             f"the loss became {loss}{lr_text} after starting at {format_value(first)}: the updates overshoot "
             "until the weights overflow.",
             [Evidence("loss", loss, "finite, falling"), ratio],
-            Fix(
-                "Lower the learning rate 10x (or clip gradients).",
-                "optimizer = torch.optim.SGD(model.parameters(), "
-                "lr=0.01)\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before optimizer.step()",
-            ),
+            "Lower the learning rate 10x (or clip gradients).",
+            "optimizer = torch.optim.SGD(model.parameters(), "
+            "lr=0.01)\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before optimizer.step()",
         )
     if not fast:
         return None
     dead = _dead_rise(s)
-    if dead is not None and dead[1] - dead[2] >= c.dead_rise:
+    if dead is not None and dead[1] - dead[2] >= t.dead_rise:
         layer, now, base = dead
-        return Finding(
-            "lr.too_high",
+        return Claim(
             0.85,
             f"units are dying in {layer}{lr_text}: {now:.0%} of them are now dead (zero output, zero gradient) "
             f"against {base:.0%} at the start; updates of up to {format_value(peak)} of the weights' size push "
@@ -80,88 +76,79 @@ def too_high(s: Signals, c: LiveRuleConfig) -> Finding | None:
                 Evidence("dead units now, at the first sampled steps", [now, base], "no rise", layer),
                 ratio,
             ],
-            Fix(
-                "Lower the learning rate 10x (or warm it up); LeakyReLU keeps units from dying for good.",
-                "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
-            ),
+            "Lower the learning rate 10x (or warm it up); LeakyReLU keeps units from dying for good.",
+            "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
         )
     recent = number(s, "loss.recent")
-    if recent is not None and first and recent >= c.loss_rise * first and s.get("monitor.sampled_steps", 0) > 1:
-        return Finding(
-            "lr.too_high",
+    if recent is not None and first and recent >= t.loss_rise * first and s.get("monitor.sampled_steps", 0) > 1:
+        return Claim(
             0.75,
             f"the loss rose from {format_value(first)} to {format_value(recent)}{lr_text}: steps of up to "
             f"{format_value(peak)} of the weights' size overshoot.",
             [Evidence("recent loss / first loss", recent / first, "< 1"), ratio],
-            Fix("Lower the learning rate 10x.", "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)"),
+            "Lower the learning rate 10x.",
+            "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
         )
     return None
 
 
 @rule("lr.too_low", seen_by="live")
-def too_low(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def too_low(s: Signals, t: Thresholds) -> Claim | None:
     """Updates a million times smaller than the weights cannot leave the initial solution."""
     median = number(s, "update.ratio_median.recent")
-    if median is None or s.get("monitor.sampled_steps", 0) < c.min_trend_samples or median >= c.min_update_ratio:
+    if median is None or s.get("monitor.sampled_steps", 0) < t.min_trend_samples or median >= t.min_run_update_ratio:
         return None
     fraction = number(s, "lr.fraction")
-    if fraction is not None and fraction <= 10.0**-c.lr_collapse_decades:
+    if fraction is not None and fraction <= 10.0**-t.lr_collapse_decades:
         return None  # the schedule took it down: lr.schedule_collapse
     grad, grad_first = number(s, "grad.norm"), number(s, "grad.norm.first")
-    if not grad or (grad_first and grad < c.min_grad_kept * grad_first):
+    if not grad or (grad_first and grad < t.min_grad_kept * grad_first):
         return None  # the gradient vanished (optim.not_updating): the LR is not what makes steps small
     dead = _dead_rise(s)
-    if dead is not None and dead[1] - dead[2] >= c.dead_rise:
+    if dead is not None and dead[1] - dead[2] >= t.dead_rise:
         return None  # units died and pass no gradient: the LR is not what makes steps small
     spread = number(s, "output.between_std")
-    if spread is not None and spread <= c.min_output_spread:
+    if spread is not None and spread <= t.min_output_spread:
         return None  # the signal does not reach the output (init.too_small): a larger LR would not help
     recent, first = number(s, "loss.recent"), number(s, "loss.first")
-    if recent is None or not first or recent < (1 - c.min_loss_progress) * first:
+    if recent is None or not first or recent < (1 - t.min_loss_progress) * first:
         return None  # the loss moved: it learns, however slowly
     lr = _lr(s)
-    return Finding(
-        "lr.too_low",
+    return Claim(
         0.8,
         f"each step moves the weights by {format_value(median)} of their size{f' at lr={lr:g}' if lr else ''} and "
         f"the loss is still {recent / first:.0%} of where it started.",
         [
             Evidence("median update/weight ratio", median, "~1e-3"),
-            Evidence("recent loss / first loss", recent / first, f"< {1 - c.min_loss_progress:g}"),
+            Evidence("recent loss / first loss", recent / first, f"< {1 - t.min_loss_progress:g}"),
         ],
-        Fix(
-            "Raise the learning rate by 10-1000x (torchmedic.find_lr suggests one).",
-            "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)",
-        ),
+        "Raise the learning rate by 10-1000x (torchmedic.find_lr suggests one).",
+        "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)",
     )
 
 
 @rule("lr.schedule_collapse", seen_by="live")
-def schedule_collapse(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def schedule_collapse(s: Signals, t: Thresholds) -> Claim | None:
     """A schedule stepped too often (per batch instead of per epoch) takes the LR to ~0 early and keeps it there."""
-    since = (s.get("lr.decade_steps") or {}).get(str(c.lr_collapse_decades))
+    since = (s.get("lr.decade_steps") or {}).get(str(t.lr_collapse_decades))
     step = s.get("monitor.step")
-    if since is None or step is None or step - since < c.lr_collapse_share * since:
+    if since is None or step is None or step - since < t.lr_collapse_share * since:
         return None
     fraction, peak = number(s, "lr.fraction"), max(s.scoped("lr.peak").values(), default=None)
     lr = _lr(s)
     drop = f"{-math.log10(fraction):.0f} orders of magnitude" if fraction else "to 0"
-    return Finding(
-        "lr.schedule_collapse",
+    return Claim(
         0.9,
         f"the learning rate fell {drop} below its peak ({format_value(peak)} -> {format_value(lr)}) by step "
         f"{since} and has stayed there for {step - since} steps: training has effectively stopped. A scheduler "
         "stepped every batch with a step size meant for epochs?",
         [
             Evidence(
-                "learning rate now / peak", fraction, f"> 1e-{c.lr_collapse_decades} until the last few % of the run"
+                "learning rate now / peak", fraction, f"> 1e-{t.lr_collapse_decades} until the last few % of the run"
             ),
             Evidence("step at which it fell 1000x below the peak", since, "near the end of training"),
         ],
-        Fix(
-            "Step the scheduler once per epoch (or size it in batches: step_size = epochs_between_drops * "
-            "len(loader)).",
-            "for epoch in range(epochs):\n    for x, y in loader:\n        ...\n        "
-            "optimizer.step()\n    scheduler.step()  # once per epoch",
-        ),
+        "Step the scheduler once per epoch (or size it in batches: step_size = epochs_between_drops * len(loader)).",
+        "for epoch in range(epochs):\n    for x, y in loader:\n        ...\n        "
+        "optimizer.step()\n    scheduler.step()  # once per epoch",
     )

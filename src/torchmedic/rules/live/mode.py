@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.live.config import LiveRuleConfig
-from torchmedic.rules.registry import rule
+from torchmedic.finding import Evidence
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 
 @rule("mode.eval_during_training", seen_by="live")
-def eval_during_training(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
     """Dropout and BatchNorm behave differently in the two modes, so the mode must match what the loop does."""
     layers = s.get("mode.dependent_layers", 0)
     if not layers:
         return None  # without dropout or BatchNorm the mode changes nothing
     if s.get("mode.training") is False:
-        return Finding(
-            "mode.eval_during_training",
+        return Claim(
             0.95,
             f"the model is in eval mode while the optimizer trains it: its {layers} dropout/BatchNorm layers use "
             "their inference behaviour (no dropout, frozen running statistics). A model.eval() for validation "
@@ -25,15 +24,12 @@ def eval_during_training(s: Signals, c: LiveRuleConfig) -> Finding | None:
                 Evidence("model.training at optimizer steps", False, "True"),
                 Evidence("dropout/BatchNorm layers affected", layers, "0"),
             ],
-            Fix(
-                "Put the model back in train mode at the start of every training epoch.",
-                "for epoch in range(epochs):\n    model.train()\n    for x, y in loader:\n        ...",
-            ),
+            "Put the model back in train mode at the start of every training epoch.",
+            "for epoch in range(epochs):\n    model.train()\n    for x, y in loader:\n        ...",
         )
     forwards, in_train = s.get("eval.forwards", 0), s.get("eval.train_mode_forwards", 0)
-    if forwards >= c.min_eval_forwards and in_train == forwards:
-        return Finding(
-            "mode.eval_during_training",
+    if forwards >= t.min_eval_forwards and in_train == forwards:
+        return Claim(
             0.7,
             f"all {forwards} forwards without gradient (evaluation) ran in train mode: dropout stays on and "
             "BatchNorm normalizes with the evaluation batch and updates its running statistics.",
@@ -41,28 +37,23 @@ def eval_during_training(s: Signals, c: LiveRuleConfig) -> Finding | None:
                 Evidence("evaluation forwards in train mode", in_train, "0"),
                 Evidence("dropout/BatchNorm layers affected", layers, "0"),
             ],
-            Fix(
-                "Switch to eval mode for evaluation and back to train mode afterwards.",
-                "model.eval()\nwith torch.no_grad():\n    preds = model(x_val)\nmodel.train()",
-            ),
+            "Switch to eval mode for evaluation and back to train mode afterwards.",
+            "model.eval()\nwith torch.no_grad():\n    preds = model(x_val)\nmodel.train()",
         )
     return None
 
 
 @rule("mode.bn_small_batch", seen_by="live")
-def bn_small_batch(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def bn_small_batch(s: Signals, t: Thresholds) -> Claim | None:
     """BatchNorm normalizes with the batch's own mean and std: over 1-2 samples these are noise."""
     size = s.get("bn.batch_size")
-    if size is None or size > c.max_bn_batch or s.get("mode.training") is False:
+    if size is None or size > t.max_bn_batch or s.get("mode.training") is False:
         return None
-    return Finding(
-        "mode.bn_small_batch",
+    return Claim(
         0.85,
         f"BatchNorm layers train on batches of {size}: the batch mean and std of {size} samples are noise, so "
         "training outputs depend on the batch partner and eval outputs (running statistics) differ from them.",
-        [Evidence("batch size seen by BatchNorm in training", size, f"> {c.max_bn_batch} (usually >= 16)")],
-        Fix(
-            "Use larger batches, or GroupNorm/LayerNorm, which do not depend on the batch.",
-            "nn.GroupNorm(num_groups=8, num_channels=64)  # instead of nn.BatchNorm2d(64)",
-        ),
+        [Evidence("batch size seen by BatchNorm in training", size, f"> {t.max_bn_batch} (usually >= 16)")],
+        "Use larger batches, or GroupNorm/LayerNorm, which do not depend on the batch.",
+        "nn.GroupNorm(num_groups=8, num_channels=64)  # instead of nn.BatchNorm2d(64)",
     )

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import itertools
 
-from torchmedic.finding import Evidence, Finding, Fix
+from torchmedic.finding import Evidence
 from torchmedic.rules.live.common import names, number
-from torchmedic.rules.live.config import LiveRuleConfig
-from torchmedic.rules.registry import rule
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
 
 LOOP = "optimizer.zero_grad()\nloss = loss_fn(model(x), y)\nloss.backward()\noptimizer.step()"
 
 
 @rule("optim.missing_zero_grad", seen_by="live")
-def missing_zero_grad(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
     """Backward adds to `.grad`; without zero_grad() the gradient of every earlier step is still there."""
     stale = number(s, "grad.stale_min")
     if s.get("grad.carried_over") is False or stale is None or stale <= 0:
@@ -35,25 +35,24 @@ def missing_zero_grad(s: Signals, c: LiveRuleConfig) -> Finding | None:
                 "~1 or falling; it grows when gradients pile up",
             )
         )
-    return Finding(
-        "optim.missing_zero_grad",
+    return Claim(
         0.95,
         "gradients are never cleared: each backward() adds to the gradients of all earlier steps, so every update "
         "applies their running sum (like momentum 1) and overshoots.",
         evidence,
-        Fix("Call optimizer.zero_grad() once per step, before backward() (or right after step()).", LOOP),
+        "Call optimizer.zero_grad() once per step, before backward() (or right after step()).",
+        LOOP,
     )
 
 
 @rule("optim.not_updating", seen_by="live")
-def not_updating(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def not_updating(s: Signals, t: Thresholds) -> Claim | None:
     """The optimizer's step() cannot change the model: wrong parameters, or no gradient when it runs."""
     foreign, unheld = s.get("optim.foreign", 0), s.get("optim.unheld", 0)
     params, without = s.get("grad.params", 0), s.get("grad.none", 0)
     if foreign and unheld:
         missing = s.get("optim.unheld_names", [])
-        return Finding(
-            "optim.not_updating",
+        return Claim(
             0.95,
             f"the optimizer holds {foreign} tensors that are not this model's and never get a gradient, while "
             f"{unheld} parameters of the model get gradients but are in no optimizer ({names(missing)}): the "
@@ -62,44 +61,42 @@ def not_updating(s: Signals, c: LiveRuleConfig) -> Finding | None:
                 Evidence("optimizer tensors that are not the model's (no gradient)", foreign, "0", "optimizer"),
                 Evidence("model parameters with a gradient but not in the optimizer", unheld, "0"),
             ],
-            Fix(
-                "Build the optimizer after the model is final (after replacing layers, loading, moving).",
-                "model.fc = nn.Linear(512, num_classes)\noptimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
-            ),
+            "Build the optimizer after the model is final (after replacing layers, loading, moving).",
+            "model.fc = nn.Linear(512, num_classes)\noptimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
         )
     if params and without == params:
-        return Finding(
-            "optim.not_updating",
+        return Claim(
             0.95,
             f"none of the {params} parameters in the optimizer has a gradient when step() runs, so step() does "
             "nothing: zero_grad() between backward() and step(), or the loss is detached from the model.",
             [Evidence("optimizer parameters without .grad at step()", without, "0")],
-            Fix("Clear gradients before backward(), not between backward() and step(); keep the loss attached.", LOOP),
+            "Clear gradients before backward(), not between backward() and step(); keep the loss attached.",
+            LOOP,
         )
     grad, moved = number(s, "grad.norm"), number(s, "update.norm")
     if grad == 0 and moved == 0 and (number(s, "output.between_std") or 0) > 0:
-        return Finding(
-            "optim.not_updating",
+        return Claim(
             0.9,
             "every gradient is exactly zero when step() runs and the step leaves every weight as it was: "
             "zero_grad(set_to_none=False) between backward() and step()?",
             [Evidence("gradient norm at step()", grad, "> 0"), Evidence("weight change of the step", moved, "> 0")],
-            Fix("Clear gradients before backward(), not between backward() and step().", LOOP),
+            "Clear gradients before backward(), not between backward() and step().",
+            LOOP,
         )
     return None
 
 
 @rule("optim.over_regularized", seen_by="live")
-def over_regularized(s: Signals, c: LiveRuleConfig) -> Finding | None:
+def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
     """Weight decay shrinks every weight by lr * wd per step; dropout near 1 leaves only noise."""
     p = number(s, "mode.max_dropout") or 0.0
-    if p >= c.max_dropout and s.get("mode.training") is not False:
-        return Finding(
-            "optim.over_regularized",
+    if p >= t.max_dropout and s.get("mode.training") is not False:
+        return Claim(
             0.8,
             f"dropout with p={p:g} zeroes {p:.0%} of the activations on every training step: the rest is noise.",
-            [Evidence("largest dropout probability", p, f"< {c.max_dropout:g} (usually 0.1-0.5)")],
-            Fix("Lower the dropout probability (p is the share dropped, not kept).", "nn.Dropout(p=0.2)"),
+            [Evidence("largest dropout probability", p, f"< {t.max_dropout:g} (usually 0.1-0.5)")],
+            "Lower the dropout probability (p is the share dropped, not kept).",
+            "nn.Dropout(p=0.2)",
         )
     decay = number(s, "optim.weight_decay") or 0.0
     now, first = number(s, "weight.norm"), number(s, "weight.norm.first")
@@ -108,17 +105,17 @@ def over_regularized(s: Signals, c: LiveRuleConfig) -> Finding | None:
     if decay <= 0 or not now or not first or spread is None or not spread_first or len(series) < 2:
         return None
     shrinking = all(b < a for a, b in itertools.pairwise(series))
-    if now > c.max_weight_shrink * first or not shrinking or spread > c.output_collapse * spread_first:
+    if now > t.min_run_weight_kept * first or not shrinking or spread > t.output_collapse * spread_first:
         return None
-    return Finding(
-        "optim.over_regularized",
+    return Claim(
         0.85,
         f"weight decay {decay:g} shrinks the weights step after step: their norm fell to {now / first:.0%} of its "
         f"start and the output now varies {spread / spread_first:.1%} as much across samples as at the start.",
         [
-            Evidence("weight norm now / at the start", now / first, f"> {c.max_weight_shrink:g}"),
-            Evidence("output spread now / at the start", spread / spread_first, f"> {c.output_collapse:g}"),
+            Evidence("weight norm now / at the start", now / first, f"> {t.min_run_weight_kept:g}"),
+            Evidence("output spread now / at the start", spread / spread_first, f"> {t.output_collapse:g}"),
             Evidence("weight_decay", decay, "1e-4 to 1e-2 (SGD), ~1e-2 (AdamW)"),
         ],
-        Fix("Lower weight_decay by 10-100x.", "optimizer = torch.optim.AdamW(model.parameters(), weight_decay=1e-2)"),
+        "Lower weight_decay by 10-100x.",
+        "optimizer = torch.optim.AdamW(model.parameters(), weight_decay=1e-2)",
     )

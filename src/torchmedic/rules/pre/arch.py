@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from torchmedic.config import DiagnoseConfig
-from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import confirm, fmt, module_ref, rows_reshaped, symptom_evidence, verification
-from torchmedic.rules.registry import rule
+from torchmedic.finding import Evidence
+from torchmedic.lines import module_ref
+from torchmedic.rules.pre.common import SEEN, confirm, fmt, rows_reshaped, symptom_evidence
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.task import SOFTMAX_LOSSES
+from torchmedic.thresholds import Thresholds
+from torchmedic.verdict import Verdicts
 
 BOUNDED = {
     "sigmoid": (0.0, 1.0),
@@ -18,6 +20,18 @@ BOUNDED = {
 }
 ONE_SIDED = {"relu", "softplus", "abs", "exp", "square", "elu", "selu", "celu", "gelu", "silu"}
 CLAMPS = {"clamp", "clip", "clamp_min", "clamp_max"}
+OUTPUT_ACTIVATION = 0.8  # the activation is seen in the trace and the loss it cannot serve is known
+RESHAPED_ROWS = 0.88  # the model returns a multiple of the batch's rows: a fixed-size view spreads samples
+MIXING = 0.92  # changing one sample moved the others' outputs in eval mode: measured directly
+
+
+def _reads_logits(s: Signals) -> bool:
+    """The loss reads the output as logits: a softmax loss, BCE with logits, or a binary task whose loss costs
+    ln 2 at an output of 0 (a sigmoid applied inside the loss)."""
+    kind = s.get("loss.kind")
+    if kind in SOFTMAX_LOSSES or kind in ("nll", "bce_logits"):
+        return True
+    return s.get("task.kind") in ("binary", "multilabel") and kind != "bce" and s.get("task.threshold") == 0.0
 
 
 def _restricts(op: str, s: Signals) -> str | None:
@@ -25,14 +39,14 @@ def _restricts(op: str, s: Signals) -> str | None:
     kind = s.get("loss.kind")
     lo, hi = s.get("target.min"), s.get("target.max")
     out_lo, out_hi = s.get("output.min"), s.get("output.max")
-    if kind in SOFTMAX_LOSSES or kind == "nll" or kind == "bce_logits":
+    if _reads_logits(s):
         if op in BOUNDED:
             a, b = BOUNDED[op]
             return f"logits confined to [{a:g}, {b:g}] cannot express confident predictions"
         if op in ONE_SIDED or op in CLAMPS:
             return "logits clipped at zero: negative scores are impossible and their gradient is zero"
         return None
-    if kind == "bce":
+    if kind == "bce" or (s.get("task.kind") in ("binary", "multilabel") and s.get("task.threshold") == 0.5):
         return None if op in ("sigmoid", "hardsigmoid") else f"{op} does not map to probabilities in [0, 1]"
     if lo is None or hi is None:
         return None
@@ -48,7 +62,10 @@ def _restricts(op: str, s: Signals) -> str | None:
 
 
 @rule("arch.output_activation")
-def output_activation(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """An activation after the last layer bounds what the loss can reach: a ReLU on logits makes negative scores
+    impossible (and passes no gradient below 0), a sigmoid or tanh caps confidence, a clamp or a one-sided
+    activation keeps a regression output from the targets' range."""
     op = s.get("output.logit_op")
     single_softmax = (s.get("output.shape") or [0, 0])[-1:] == [1] and s.get("output.op") == "softmax"
     if not op or single_softmax:
@@ -57,12 +74,11 @@ def output_activation(s: Signals, c: DiagnoseConfig) -> Finding | None:
     if reason is None:
         return None
     scope = s.get("output.logit_op_scope", "")
-    check = verification(s, "arch.output_activation", c)
+    check = v.get("arch.output_activation")
     zero = s.get("output.zero_share", 0.0)
     where = module_ref(scope) if scope else "the end of forward"
-    return Finding(
-        "arch.output_activation",
-        confirm(0.8, check, structural=True),
+    return Claim(
+        confirm(OUTPUT_ACTIVATION, check, structural=True),
         f"{op} at {where} restricts the output: {reason} "
         f"(output range [{fmt(s.get('output.min'))}, {fmt(s.get('output.max'))}]"
         f"{f', {zero:.0%} exactly 0' if zero > 0.05 else ''}).",
@@ -70,19 +86,17 @@ def output_activation(s: Signals, c: DiagnoseConfig) -> Finding | None:
             Evidence("last activation before the loss", op, "none (raw scores)", scope),
             Evidence("output range", [s.get("output.min"), s.get("output.max")], "unbounded"),
             Evidence("share of outputs exactly 0", zero, "~0"),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            f"Remove the {op} after the last layer: the loss needs raw, unbounded scores "
-            "(CrossEntropyLoss/BCEWithLogitsLoss apply their own softmax/sigmoid).",
-            f"{module_ref(scope)} = nn.Identity()  # was {op}" if scope else f"# in forward: return x, not {op}(x)",
-        ),
-        check,
+        f"Remove the {op} after the last layer: the loss needs raw, unbounded scores "
+        "(CrossEntropyLoss/BCEWithLogitsLoss apply their own softmax/sigmoid).",
+        verification=check,
     )
 
 
 @rule("arch.softmax_single_unit")
-def softmax_single_unit(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def softmax_single_unit(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Softmax over a single unit is identically 1: the output is constant and every gradient exactly zero."""
     shape = s.get("output.shape") or []
     op = s.get("output.op")
     single = len(shape) >= 2 and shape[1] == 1
@@ -90,29 +104,24 @@ def softmax_single_unit(s: Signals, c: DiagnoseConfig) -> Finding | None:
     if not (single and op in ("softmax", "log_softmax") and constant):
         return None
     value = s.get("output.min")
-    scope = s.get("output.op_scope", "")
-    return Finding(
-        "arch.softmax_single_unit",
-        0.96,
+    return Claim(
+        SEEN,
         f"{op} over a single output unit ({shape}) always gives {fmt(value)}: the output is constant and every "
         "gradient is exactly zero.",
         [Evidence("output width", 1, ">= 2 for softmax"), Evidence("output value for every sample", value, "varies")],
-        Fix(
-            "For two classes use one logit with a sigmoid loss, or two logits with softmax.",
-            (f"{module_ref(scope)} = nn.Identity()  # drop the softmax\n" if scope else "")
-            + "loss_fn = nn.BCEWithLogitsLoss()  # on the raw logit, with float 0/1 targets",
-        ),
+        "For two classes use one logit with a sigmoid loss, or two logits with softmax.",
     )
 
 
 @rule("arch.batch_mixing")
-def batch_mixing(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def batch_mixing(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """A view/reshape across the batch dimension, or a softmax over it, makes each output depend on the other
+    samples of the batch: in eval mode, changing one sample moves the outputs of the others."""
     rows = rows_reshaped(s)
     if rows is not None:
         raises = f", and the loss raises: {str(s.get('loss.error')).rstrip('.')}" if s.get("loss.error") else ""
-        return Finding(
-            "arch.batch_mixing",
-            0.88,
+        return Claim(
+            RESHAPED_ROWS,
             f"the model returns {rows[0]} rows for a batch of {rows[1]} samples: a view/reshape with a fixed size "
             "(e.g. x.view(-1, K) with the wrong K) spreads the features of each sample over other rows"
             f"{raises}.",
@@ -120,13 +129,11 @@ def batch_mixing(s: Signals, c: DiagnoseConfig) -> Finding | None:
                 Evidence("output rows", rows[0], f"{rows[1]} (one per sample)"),
                 Evidence("output shape", s.get("output.shape"), ""),
             ],
-            Fix(
-                "Flatten per sample, keeping the batch dimension.",
-                "x = torch.flatten(x, 1)  # or x.view(x.size(0), -1), not x.view(-1, K)",
-            ),
+            "Flatten per sample, keeping the batch dimension: torch.flatten(x, 1) or x.view(x.size(0), -1), not "
+            "x.view(-1, K).",
         )
     change = s.get("batch.mixing")
-    if change is None or change < 1e-3:
+    if change is None or change < t.min_batch_mixing:
         return None
     dims = s.get("model.softmax_dims") or []
     how = (
@@ -134,19 +141,14 @@ def batch_mixing(s: Signals, c: DiagnoseConfig) -> Finding | None:
         if 0 in dims
         else "a view/reshape mixes samples (use permute or transpose to reorder dimensions)"
     )
-    return Finding(
-        "arch.batch_mixing",
-        0.92,
+    return Claim(
+        MIXING,
         f"in eval mode, changing one sample changes the outputs of the others by up to {change:.1%} of their size: "
         f"{how}; each prediction depends on its batch-mates.",
         [
             Evidence("largest change of other samples' outputs (relative)", change, "0"),
             Evidence("softmax dims in forward", dims, "1 (classes), never 0"),
         ],
-        Fix(
-            "Never mix the batch dimension: reorder axes with permute/transpose, not view, and normalize over "
-            "classes (dim=1).",
-            "x = x.permute(1, 0, 2)  # (N, T, F) -> (T, N, F), not x.view(T, N, F)\n"
-            "probabilities = logits.softmax(dim=1)",
-        ),
+        "Never mix the batch dimension: reorder axes with permute/transpose, not view, and normalize over "
+        "classes (dim=1).",
     )

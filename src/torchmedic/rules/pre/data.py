@@ -2,100 +2,109 @@
 
 from __future__ import annotations
 
-from torchmedic.config import DiagnoseConfig
-from torchmedic.finding import Evidence, Finding, Fix
+from torchmedic.finding import Evidence
+from torchmedic.lines import module_ref
 from torchmedic.rules.pre.common import (
+    MECHANISM,
+    SEEN,
     class_like,
     collapsed,
     confirm,
     diverged,
     fmt,
     learns_once_fixed,
-    module_ref,
     stuck,
     symptom_evidence,
-    verification,
 )
-from torchmedic.rules.registry import rule
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
+from torchmedic.verdict import Verdicts
+
+ALL_DUPLICATES = 0.9  # nine in ten samples are copies: the dataset returns (nearly) one item
+DUPLICATES = 0.6  # half the samples are copies: suspicious, yet augmentation-free datasets can repeat ...
+DUPLICATES_STUCK = 0.15  # ... and more so when the model does not learn
+SEQUENTIAL = 0.85  # the loader reads in stored order (shuffle=False) and the batches hold few classes
+FEW_CLASSES = 0.7  # the batches hold few classes for another reason (a custom sampler)
+IMBALANCE = 0.6  # one class dominates and the model does not learn ...
+ONTO_MAJORITY = 0.15  # ... and it collapsed onto exactly that class
+UNNORMALIZED = 0.6  # the input scale is far from 1 and the model does not learn ...
+EXTREME = 0.1  # ... 5x beyond the threshold
+UNTESTED = 0.5  # no trial could run (NaN data): the scale alone speaks
+LABELS_UNRELATED = 0.75  # fits its batches, real labels no better than permuted ones, and a linear model agrees
 
 
 @rule("data.nonfinite")
-def nonfinite(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def nonfinite(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """One NaN or Inf in a batch makes the loss NaN, its gradient NaN, and after one step every weight: the model
+    then outputs NaN (or a constant) for everything."""
     bad_x, bad_y = s.get("input.nonfinite", 0), s.get("target.nonfinite", 0)
     if not bad_x and not bad_y:
         return None
     samples = s.get("data.samples_read", 0)
     where = " and ".join(w for w, n in (("inputs", bad_x), ("targets", bad_y)) if n)
-    return Finding(
-        "data.nonfinite",
-        0.97,
+    return Claim(
+        SEEN,
         f"{bad_x + bad_y} NaN/Inf values in the {where} of the first {samples} samples: one of them makes the loss "
         "and every gradient NaN, and the weights with them.",
         [Evidence("non-finite input values", bad_x, "0"), Evidence("non-finite target values", bad_y, "0")],
-        Fix(
-            "Remove or impute the missing values before training (they usually come from missing data, a log of 0 "
-            "or a division by 0 in preprocessing), and check with torch.isfinite in the dataset.",
-            "x = torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)  # or impute with the column mean\n"
-            "assert torch.isfinite(x).all() and torch.isfinite(y).all()",
-        ),
+        "Remove or impute the missing values before training (they usually come from missing data, a log of 0 "
+        "or a division by 0 in preprocessing), and check with torch.isfinite in the dataset.",
     )
 
 
 @rule("data.low_variability")
-def low_variability(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def low_variability(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Inputs that (nearly) do not differ between samples leave the model one thing to learn: the best single
+    output for all of them."""
     dupes, variation = s.get("input.duplicate_share", 0.0), s.get("input.variation")
-    flat = variation is not None and variation == variation and variation < c.min_input_variation
-    if dupes < c.max_duplicate_share and not flat:
+    flat = variation is not None and variation == variation and variation < t.min_input_variation
+    if dupes < t.max_duplicate_share and not flat:
         return None
     if flat:
-        prior = 0.95
+        prior = SEEN
         what = f"the inputs barely differ between samples (between-sample std / scale = {fmt(variation)})"
     else:
-        prior = 0.95 if dupes >= 0.9 else 0.6 + 0.15 * stuck(s, c)
+        prior = SEEN if dupes >= ALL_DUPLICATES else DUPLICATES + DUPLICATES_STUCK * stuck(v)
         what = f"{dupes:.0%} of the samples read are exact copies of an earlier sample"
-    return Finding(
-        "data.low_variability",
+    return Claim(
         prior,
         f"{what}: the model sees (nearly) the same input every time, so the best it can do is one output.",
         [
-            Evidence("duplicate share", dupes, f"< {c.max_duplicate_share:g}"),
-            Evidence("between-sample variation of inputs", variation, f">= {c.min_input_variation:g}"),
-            *symptom_evidence(s, c),
+            Evidence("duplicate share", dupes, f"< {t.max_duplicate_share:g}"),
+            Evidence("between-sample variation of inputs", variation, f">= {t.min_input_variation:g}"),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            "Check the Dataset's __getitem__ (does it use its index?) and the conversion to tensors (a float image "
-            "in [0, 1] cast to uint8 becomes all zeros).",
-            "sample_a, sample_b = dataset[0][0], dataset[1][0]\nassert not torch.equal(sample_a, sample_b)",
-        ),
+        "Check the Dataset's __getitem__ (does it use its index?) and the conversion to tensors (a float image "
+        "in [0, 1] cast to uint8 becomes all zeros).",
     )
 
 
 @rule("data.unshuffled")
-def unshuffled(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def unshuffled(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Batches that each hold one or few classes pull every step toward the classes of that batch; the model
+    chases the last ones and ends up predicting them for everything."""
     per_batch = s.get("target.batch_entropy")
     expected = s.get("target.shuffled_batch_entropy")
     if per_batch is None or not expected or expected < 0.3:
         return None
     ratio = per_batch / expected
-    if ratio >= c.unshuffled_entropy_ratio:
+    if ratio >= t.unshuffled_entropy_ratio:
         return None
     sequential = s.get("data.sampler") == "sequential"
-    prior = 0.85 if sequential else 0.7
-    check = verification(s, "data.unshuffled", c)
-    return Finding(
-        "data.unshuffled",
-        confirm(prior, check, structural=True),
+    check = v.get("data.unshuffled")
+    return Claim(
+        confirm(SEQUENTIAL if sequential else FEW_CLASSES, check, structural=True),
         f"each batch holds few classes: label entropy per batch {fmt(per_batch)} vs {fmt(expected)} for shuffled "
         f"batches{' (the loader uses a SequentialSampler: shuffle=False)' if sequential else ''}; every step "
         "pulls the model toward the classes of its batch, and it ends up predicting the last ones.",
         [
             Evidence("label entropy per batch", per_batch, f"~{fmt(expected)} (shuffled)"),
             Evidence("sampler", s.get("data.sampler"), "random"),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix("Shuffle the training data every epoch.", "loader = DataLoader(train_set, batch_size=..., shuffle=True)"),
-        check,
+        "Shuffle the training data every epoch.",
+        verification=check,
     )
 
 
@@ -107,95 +116,85 @@ def _label_stats(s: Signals) -> tuple[list[int] | None, float | None, int]:
 
 
 @rule("data.class_imbalance")
-def class_imbalance(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def class_imbalance(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """When one class holds most labels, predicting it for everything already reaches the loss of the label
+    entropy: a strong trap that gradient descent falls into first, and class weights or balanced batches undo."""
     hist, share, present = _label_stats(s)
     classes = s.get("task.num_classes") or 0
-    if hist is None or share is None or not s.get("task.kind", "").endswith(("class", "binary")):
+    if hist is None or share is None or s.get("task.kind", "") not in ("multiclass", "binary"):
         return None
     majority = max(range(len(hist)), key=lambda i: hist[i])
     if present == 1 and classes >= 2:
-        return Finding(
-            "data.class_imbalance",
-            0.95,
+        return Claim(
+            SEEN,
             f"every label read is class {majority} although the model has {classes} outputs: predicting "
             f"{majority} for everything is the perfect answer on this data.",
             [Evidence("classes present in the labels", present, f"{classes}"), Evidence("label histogram", hist, "")],
-            Fix(
-                "Check the filtering or label mapping that built the dataset: only one class survives it.",
-                "print(torch.bincount(torch.as_tensor(train_set.targets)))",
-            ),
+            "Check the filtering or label mapping that built the dataset: only one class survives it.",
         )
-    if share < c.majority_share:
+    if share < t.majority_share:
         return None
-    check = verification(s, "data.class_imbalance", c)
-    symptom = collapsed(s, c) or stuck(s, c)
-    if not symptom and not (check and check.passed):
+    check = v.get("data.class_imbalance")
+    if not stuck(v) and not (check and check.passed):
         return None
-    prior = 0.6 + 0.15 * collapsed(s, c)
-    onto_majority = collapsed(s, c) and s.get("trial.top_class") == majority  # exactly what the imbalance predicts
+    symptom = v.symptom
+    onto_majority = collapsed(v) and symptom is not None and symptom.top_class == majority
     floor = s.get("loss.floor")
-    return Finding(
-        "data.class_imbalance",
-        confirm(prior, check, structural=onto_majority),
-        f"class {majority} holds {share:.0%} of the labels; after {s.get('trial.steps', 0)} steps "
-        f"{s.get('trial.top_fraction', 0.0):.0%} of held-out predictions are one class: predicting the majority "
-        f"already gives the loss of the label entropy ({fmt(floor) if floor is not None else '?'}), a strong trap.",
+    top = symptom.top_fraction if symptom is not None and symptom.top_fraction is not None else 0.0
+    return Claim(
+        confirm(IMBALANCE + ONTO_MAJORITY * collapsed(v), check, structural=onto_majority),
+        f"class {majority} holds {share:.0%} of the labels; after {symptom.steps if symptom else 0} steps "
+        f"{top:.0%} of held-out predictions are one class: predicting the majority already gives the loss of the "
+        f"label entropy ({fmt(floor) if floor is not None else '?'}), a strong trap.",
         [
-            Evidence("majority class share", share, f"< {c.majority_share:g}"),
+            Evidence("majority class share", share, f"< {t.majority_share:g}"),
             Evidence("label histogram", hist, ""),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            "Weight the loss by inverse class frequency or sample the classes evenly (torchmedic.balance gives "
-            "both), and judge the model by balanced accuracy, not accuracy.",
-            "counts = torch.bincount(targets)\nweights = counts.sum() / (len(counts) * counts.clamp_min(1))\n"
-            "loss_fn = nn.CrossEntropyLoss(weight=weights.float())",
-        ),
-        check,
+        "Weight the loss by inverse class frequency or sample the classes evenly (torchmedic.balance gives "
+        "both), and judge the model by balanced accuracy, not accuracy.",
+        verification=check,
     )
 
 
 @rule("data.unnormalized")
-def unnormalized(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def unnormalized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Pre-activations and gradients scale with the input: raw 0-255 pixels make a normal LR overshoot and
+    saturate units, inputs squashed to ~0 (normalized twice) leave the first layer barely moving."""
     rms = s.get("input.first_layer_rms")
     if rms is None or rms != rms:  # NaN in the data: fall back to the audit's statistics of the finite values
         rms = s.get("input.rms")
     if rms is None or rms != rms:
         return None
-    large, small = rms > c.max_input_scale, 0 < rms < c.min_input_scale
+    large, small = rms > t.max_input_scale, 0 < rms < t.min_input_scale
     variation = s.get("input.variation", 1.0)
-    if not (large or small) or (small and variation is not None and variation < c.min_input_variation):
+    if not (large or small) or (small and variation is not None and variation < t.min_input_variation):
         return None
-    check = verification(s, "data.unnormalized", c)
+    check = v.get("data.unnormalized")
     init_ratio = _init_loss_ratio(s)
-    symptom = stuck(s, c) or diverged(s) or (init_ratio is not None and init_ratio > c.max_init_loss_ratio)
-    extreme = rms > 5 * c.max_input_scale or rms < c.min_input_scale / 5
-    untested = not s.has("trial.held_out_gain")  # no trial could run (e.g. NaN data): the scale alone must speak
+    symptom = stuck(v) or (init_ratio is not None and init_ratio > t.max_init_loss_ratio)
+    extreme = rms > 5 * t.max_input_scale or rms < t.min_input_scale / 5
+    untested = v.symptom is None  # no trial could run (e.g. NaN data): the scale alone must speak
     if not symptom and not (check and check.passed) and not (untested and extreme):
         return None
-    prior = 0.5 if untested and not symptom else 0.6 + 0.1 * extreme
+    prior = UNTESTED if untested and not symptom else UNNORMALIZED + EXTREME * extreme
     means, stds = s.get("input.channel_mean", []), s.get("input.channel_std", [])
     kind = "far above" if large else "far below"
     layer = module_ref(s.get("input.first_layer", ""))
-    return Finding(
-        "data.unnormalized",
+    return Claim(
         confirm(prior, check),
         f"the inputs reaching {layer} have a root-mean-square of {fmt(rms)}, {kind} the ~1 of standardized data "
         f"(channel means {fmt(means)}, stds {fmt(stds)}): pre-activations and gradients scale with the input, so "
         "a normal learning rate overshoots or the first layer barely moves.",
         [
-            Evidence("input RMS at the first layer", rms, f"{c.min_input_scale:g} .. {c.max_input_scale:g}"),
+            Evidence("input RMS at the first layer", rms, f"{t.min_input_scale:g} .. {t.max_input_scale:g}"),
             Evidence("per-channel input mean", means, "~0"),
             Evidence("per-channel input std", stds, "~1"),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            "Standardize inputs with the training set's per-channel mean and std (torchmedic.dataset_stats "
-            "measures them; transforms_for builds the pipeline), once: not twice.",
-            "mean, std = x_train.mean(dim=(0, 2, 3)), x_train.std(dim=(0, 2, 3))  # per channel\n"
-            "transform = transforms.Normalize(mean.tolist(), std.tolist())  # after ToTensor() scales to [0, 1]",
-        ),
-        check,
+        "Standardize inputs with the training set's per-channel mean and std (torchmedic.dataset_stats "
+        "measures them; transforms_for builds the pipeline), once: not twice.",
+        verification=check,
     )
 
 
@@ -205,8 +204,10 @@ def _init_loss_ratio(s: Signals) -> float | None:
 
 
 @rule("data.target_scale")
-def target_scale(s: Signals, c: DiagnoseConfig) -> Finding | None:
-    if s.get("task.kind") != "regression" or class_like(s, c):
+def target_scale(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Regression targets far beyond the output's reach at init make the squared error all offset: its gradient is
+    huge, steps overshoot or crawl, and the model settles on about the mean."""
+    if s.get("task.kind") != "regression" or class_like(s, t):
         return None
     mean, std = s.get("target.mean"), s.get("target.std")
     out_std, out_abs = s.get("output.between_std", 0.0), s.get("output.abs_mean", 0.0)
@@ -214,59 +215,53 @@ def target_scale(s: Signals, c: DiagnoseConfig) -> Finding | None:
         return None
     reach = max(out_std, out_abs, 1e-3)
     scale = max(abs(mean), std)
-    if scale / reach < c.max_target_scale and scale < c.max_target_scale:
+    if scale / reach < t.max_target_scale and scale < t.max_target_scale:
         return None
-    check = verification(s, "data.target_scale", c)
-    if not (stuck(s, c) or diverged(s)) and not (check and check.passed):
+    check = v.get("data.target_scale")
+    if not (stuck(v) or diverged(v)) and not (check and check.passed):
         return None
-    return Finding(
-        "data.target_scale",
-        confirm(0.6, check),
+    return Claim(
+        confirm(MECHANISM, check),
         f"targets have mean {fmt(mean)} and std {fmt(std)} while the output at init varies by {fmt(out_std)}: "
         "the squared error is dominated by the offset, its gradient is huge, and the model predicts about the mean.",
         [
             Evidence("target mean", mean, "~0"),
             Evidence("target std", std, "~1"),
-            Evidence("output std across the batch at init", out_std, f"within {c.max_target_scale:g}x of the targets'"),
-            *symptom_evidence(s, c),
+            Evidence("output std across the batch at init", out_std, f"within {t.max_target_scale:g}x of the targets'"),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            "Standardize the targets for training and undo it for predictions.",
-            "y_mean, y_std = y_train.mean(), y_train.std()\nloss = loss_fn(model(x), (y - y_mean) / y_std)\n"
-            "prediction = model(x) * y_std + y_mean",
-        ),
-        check,
+        "Standardize the targets for training and undo it for predictions.",
+        verification=check,
     )
 
 
 @rule("data.labels_unrelated")
-def labels_unrelated(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def labels_unrelated(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Labels that do not belong to their inputs (shuffled separately, misaligned, shifted) can be memorized but
+    not generalized: the model fits its batches while real labels do no better on held-out samples than permuted
+    ones, and even a linear model finds nothing to predict."""
     real, permuted = s.get("permutation.real_gain"), s.get("permutation.permuted_gain")
     fit = s.get("permutation.fit_gain")
-    if real is None or permuted is None or fit is None or fit < c.min_gain:
+    if real is None or permuted is None or fit is None or fit < t.min_gain:
         return None
-    if real - permuted >= c.permutation_margin or real >= c.min_gain or learns_once_fixed(s, c):
+    if real - permuted >= t.permutation_margin or real >= t.min_gain or learns_once_fixed(v):
         return None
-    if (s.get("batch.mixing") or 0.0) >= 1e-3:
+    if (s.get("batch.mixing") or 0.0) >= t.min_batch_mixing:
         return None  # a model that mixes samples cannot map each input to its label: no test of the labels
     linear = s.get("linear.held_out_gain")
-    if linear is not None and linear >= c.min_gain:
+    if linear is not None and linear >= t.min_gain:
         return None  # a linear model predicts held-out labels from the inputs: they carry signal
-    return Finding(
-        "data.labels_unrelated",
-        0.75,
+    return Claim(
+        LABELS_UNRELATED,
         f"the model fits its training batches (gain {fmt(fit)}) but real labels generalize no better than "
         f"shuffled ones (held-out gain {fmt(real)} vs {fmt(permuted)}): the targets carry no signal the inputs "
         "predict; labels are misaligned with their inputs.",
         [
-            Evidence("held-out gain of a linear model on the standardized inputs", linear, f">= {c.min_gain:g}"),
-            Evidence("training-batch gain", fit, f">= {c.min_gain:g}"),
-            Evidence("held-out gain with real labels", real, f"> permuted + {c.permutation_margin:g}"),
+            Evidence("held-out gain of a linear model on the standardized inputs", linear, f">= {t.min_gain:g}"),
+            Evidence("training-batch gain", fit, f">= {t.min_gain:g}"),
+            Evidence("held-out gain with real labels", real, f"> permuted + {t.permutation_margin:g}"),
             Evidence("held-out gain with permuted labels", permuted, "~0"),
         ],
-        Fix(
-            "Check that inputs and labels are shuffled, split and indexed together (one permutation for both), and "
-            "that no off-by-one shifts labels against images.",
-            "perm = torch.randperm(len(x))\nx, y = x[perm], y[perm]  # the same permutation for both",
-        ),
+        "Check that inputs and labels are shuffled, split and indexed together (one permutation for both), and "
+        "that no off-by-one shifts labels against images.",
     )

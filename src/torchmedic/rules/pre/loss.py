@@ -5,25 +5,32 @@ from __future__ import annotations
 import math
 import re
 
-from torchmedic.config import DiagnoseConfig
-from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import (
-    class_like,
-    confirm,
-    fmt,
-    module_ref,
-    rows_reshaped,
-    stuck,
-    symptom_evidence,
-    verification,
-)
-from torchmedic.rules.registry import rule
+from torchmedic.finding import Evidence
+from torchmedic.fixes.loss import relabeling
+from torchmedic.lines import module_ref
+from torchmedic.rules.pre.common import STRUCTURAL, class_like, confirm, fmt, rows_reshaped, stuck, symptom_evidence
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
-from torchmedic.task import ELEMENTWISE_LOSSES, REGRESSION_LOSSES, SOFTMAX_LOSSES
+from torchmedic.task import BINARY_LOSSES, ELEMENTWISE_LOSSES, REGRESSION_LOSSES, SOFTMAX_LOSSES
+from torchmedic.thresholds import Thresholds
+from torchmedic.verdict import Verdicts
+
+DOUBLE_SOFTMAX = 0.8  # softmax before a loss that applies log_softmax: wrong, though a model can still learn a bit
+LOG_SOFTMAX_TWICE = 0.45  # log_softmax before it: harmless (idempotent), only a sign the two were not chosen together
+RAISES_OUT_OF_RANGE = 0.93  # the loss raises because a label is not a class id of the head
+RAISES = 0.85  # the loss raises on these outputs and targets for another reason
+NLL_ON_PROBABILITIES = 0.8  # NLLLoss on rows that sum to 1: bounded in [-1, 0], vanishing gradients
+BINARY_ON_INDICES = 0.9  # a binary loss on targets above 1
+REGRESSION_ON_HEAD = 0.85  # a regression loss on class indices with one output per class
+REGRESSION_ON_INDICES = 0.6  # a regression loss on class indices with one output, and the model does not learn
+
+_OUT_OF_RANGE = re.compile(r"(out of bounds|out of range|index .* is out|Target -?\d+ is out)", re.I)
 
 
 @rule("loss.double_softmax")
-def double_softmax(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def double_softmax(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """CrossEntropyLoss applies log_softmax itself: fed probabilities in [0, 1] it sees nearly equal logits, so its
+    gradient is small and the loss cannot go below log(1 + (C - 1) / e) even for perfect predictions."""
     if s.get("loss.kind") not in SOFTMAX_LOSSES or (s.get("task.num_classes") or 0) < 2:
         return None
     op = s.get("output.op")
@@ -33,7 +40,7 @@ def double_softmax(s: Signals, c: DiagnoseConfig) -> Finding | None:
         return None
     scope = s.get("output.op_scope", "")
     where = f" in {module_ref(scope)}" if scope else " at the end of forward"
-    check = verification(s, "loss.double_softmax", c)
+    check = v.get("loss.double_softmax")
     if probabilities:
         classes = s.get("task.num_classes")
         floor = fmt(math.log(1 + (classes - 1) / math.e))
@@ -42,53 +49,53 @@ def double_softmax(s: Signals, c: DiagnoseConfig) -> Finding | None:
             f"probabilities in [0, 1] as logits, so its gradient is small and the loss cannot go below "
             f"{floor} even for perfect predictions."
         )
-        prior = 0.8
     else:
         summary = (
             f"the model ends with log_softmax{where} and the loss applies log_softmax again: redundant "
             "(log_softmax is idempotent), but a sign that the output and the loss were not chosen together."
         )
-        prior = 0.45
-    return Finding(
-        "loss.double_softmax",
-        confirm(prior, check, structural=True) if probabilities else prior,
+    return Claim(
+        confirm(DOUBLE_SOFTMAX, check, structural=True) if probabilities else LOG_SOFTMAX_TWICE,
         summary,
         [
             Evidence("last op of forward", op or "?", "none (raw logits)", scope),
             Evidence("output rows sum to 1", bool(s.get("output.rows_sum_to_one")), "False"),
             Evidence("loss", s.get("loss.kind"), "applies log_softmax itself"),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            "Return raw logits from forward: CrossEntropyLoss applies log_softmax itself. Apply softmax only when "
-            "you need probabilities, outside the loss.",
-            (
-                f"# in forward: return the logits, without the final {op}\n"
-                if not scope
-                else f"{module_ref(scope)} = nn.Identity()  # drop the final {op}\n"
-            )
-            + "probabilities = model(x).softmax(dim=1)  # at inference only",
-        ),
-        check if probabilities else None,
+        "Return raw logits from forward: CrossEntropyLoss applies log_softmax itself. Apply softmax only when "
+        "you need probabilities, outside the loss.",
+        verification=check if probabilities else None,
     )
 
 
-_OUT_OF_RANGE = re.compile(r"(out of bounds|out of range|index .* is out|Target -?\d+ is out)", re.I)
-
-
 @rule("loss.task_mismatch")
-def task_mismatch(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """A loss that does not fit the targets trains the wrong thing or raises: class indices regressed as numbers,
+    a binary loss on multi-class indices, labels outside the head's class ids (1-based, a mask stored as 0/255)."""
     error = s.get("loss.error")
     kind = s.get("loss.kind")
     low, high = s.get("target.min"), s.get("target.max")
     classes = s.get("task.num_classes")
     out_shape, target_shape = s.get("output.shape"), s.get("target.shape")
+    check = v.get("loss.task_mismatch")
     evidence = [
         Evidence("loss", kind, "fits the targets"),
         Evidence("output shape", out_shape, ""),
         Evidence("target shape", target_shape, ""),
         Evidence("target range", [low, high], ""),
     ]
+    relabel = relabeling(s)
+    if relabel is not None and (error or kind in BINARY_LOSSES or stuck(v)):
+        shown = ", ".join(fmt(x) for x in relabel[:6])
+        return Claim(
+            confirm(RAISES_OUT_OF_RANGE, check, structural=True),
+            f"the targets take the values {shown}, not the class ids 0..{len(relabel) - 1} the {kind} loss "
+            f"expects{f' (it raises: {error})' if error else ''}: a mask or label stored in other units.",
+            [*evidence, Evidence("distinct target values", relabel, f"0..{len(relabel) - 1}")],
+            "Map the target values to class ids (a 0/255 mask divided by 255, labels 1..C shifted to 0..C-1).",
+            verification=check,
+        )
     if error and rows_reshaped(s):
         return None  # the model returns the wrong number of rows: arch.batch_mixing explains the error
     if error:
@@ -99,75 +106,54 @@ def task_mismatch(s: Signals, c: DiagnoseConfig) -> Finding | None:
                 if one_based
                 else f"labels go up to {fmt(high)} but the model has {classes} outputs (classes 0..{classes - 1})"
             )
-            fix = (
-                Fix("Shift the labels to start at 0.", "y = y - 1  # labels 1..C -> 0..C-1")
-                if one_based
-                else Fix(
-                    f"Give the last layer one output per class ({int(high) + 1}).",
-                    f"{module_ref(s.get('model.head', ''))} = nn.Linear(in_features, {int(high) + 1})",
-                )
-            )
-            return Finding("loss.task_mismatch", 0.93, f"the loss raises: {reason} ({error}).", evidence, fix)
-        return Finding(
-            "loss.task_mismatch",
-            0.85,
+            advice = "Shift the labels to start at 0." if one_based else (
+                f"Give the last layer one output per class ({int(high) + 1})."
+            )  # fmt: skip
+            return Claim(RAISES_OUT_OF_RANGE, f"the loss raises: {reason} ({error}).", evidence, advice)
+        return Claim(
+            RAISES,
             f"the loss raises on the model's output {out_shape} and the targets {target_shape}: {error}",
             evidence,
-            Fix(
-                "Match the loss to the task: CrossEntropyLoss takes (N, C) logits and (N,) class indices; "
-                "BCEWithLogitsLoss takes logits and float 0/1 targets of the same shape; MSELoss takes float "
-                "predictions and targets of the same shape.",
-                "loss = nn.CrossEntropyLoss()(logits, y.long())  # classes\n"
-                "loss = nn.BCEWithLogitsLoss()(logits.squeeze(1), y.float())  # binary",
-            ),
+            "Match the loss to the task: CrossEntropyLoss takes (N, C) logits and (N,) class indices; "
+            "BCEWithLogitsLoss takes logits and float 0/1 targets of the same shape; MSELoss takes float "
+            "predictions and targets of the same shape.",
         )
     if kind == "nll" and s.get("output.rows_sum_to_one"):
-        scope = s.get("output.op_scope", "")
-        return Finding(
-            "loss.task_mismatch",
-            0.8,
+        return Claim(
+            confirm(NLL_ON_PROBABILITIES, check, structural=True),
             "NLLLoss expects log-probabilities but the model outputs probabilities (rows sum to 1): the loss is "
             "-p[target], bounded in [-1, 0], with gradients that vanish as soon as p is small.",
             [*evidence, Evidence("output rows sum to 1", True, "False: log-probabilities are <= 0")],
-            Fix(
-                "End forward with log_softmax for NLLLoss, or return logits and use CrossEntropyLoss.",
-                (f"{module_ref(scope)} = nn.LogSoftmax(dim=1)  # was softmax\n" if scope else "")
-                + "# or: loss_fn = nn.CrossEntropyLoss() on raw logits",
-            ),
+            "End forward with log_softmax for NLLLoss, or return logits and use CrossEntropyLoss.",
+            verification=check,
         )
-    if kind in ("bce", "bce_logits") and high is not None and high > 1:
-        return Finding(
-            "loss.task_mismatch",
-            0.9,
+    if kind in BINARY_LOSSES and high is not None and high > 1:
+        return Claim(
+            confirm(BINARY_ON_INDICES, check, structural=True),
             f"{kind} is a binary loss but the targets go up to {fmt(high)}: class indices of a multi-class problem.",
             evidence,
-            Fix(
-                f"Use CrossEntropyLoss with one output per class ({int(high) + 1}).",
-                f"loss_fn = nn.CrossEntropyLoss()\n{module_ref(s.get('model.head', ''))} = "
-                f"nn.Linear(in_features, {int(high) + 1})",
-            ),
+            f"Use CrossEntropyLoss with one output per class ({int(high) + 1}).",
+            verification=check,
         )
     present = s.get("target.classes_present", 0)
     width = (out_shape or [0, 0])[1] if len(out_shape or []) >= 2 else 1
     one_per_class = width == present and low == 0  # a classification head (one output per class) under MSE
-    if kind in REGRESSION_LOSSES and class_like(s, c) and present >= 3 and (one_per_class or stuck(s, c)):
-        return Finding(
-            "loss.task_mismatch",
-            0.85 if one_per_class else 0.6,
+    if kind in REGRESSION_LOSSES and class_like(s, t) and present >= 3 and (one_per_class or stuck(v)):
+        return Claim(
+            confirm(REGRESSION_ON_HEAD if one_per_class else REGRESSION_ON_INDICES, check),
             f"{kind} regresses {present} integer class labels ({fmt(low)}..{fmt(high)}) as numbers: the model "
             "is pulled to their mean, and class 7 counts as 'closer' to 8 than to 1.",
-            evidence + symptom_evidence(s, c),
-            Fix(
-                "Treat class labels as classes: one output per class and CrossEntropyLoss.",
-                f"loss_fn = nn.CrossEntropyLoss()\n{module_ref(s.get('model.head', ''))} = "
-                f"nn.Linear(in_features, {int(high or 0) + 1})\nloss = loss_fn(model(x), y.long())",
-            ),
+            evidence + symptom_evidence(v, t),
+            "Treat class labels as classes: one output per class and CrossEntropyLoss.",
+            verification=check,
         )
     return None
 
 
 @rule("loss.shape_broadcast")
-def shape_broadcast(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def shape_broadcast(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """An elementwise loss on an (N, 1) output and an (N,) target broadcasts to (N, N): every prediction is scored
+    against every target, so the optimum is the batch mean for everyone."""
     if not s.get("loss.broadcasts"):
         return None
     warned = s.get("loss.broadcast_warning")
@@ -175,18 +161,17 @@ def shape_broadcast(s: Signals, c: DiagnoseConfig) -> Finding | None:
     if kind not in ELEMENTWISE_LOSSES and not warned:
         return None
     out_shape, target_shape, shape = s.get("output.shape"), s.get("target.shape"), s.get("loss.broadcast_shape")
-    check = verification(s, "loss.shape_broadcast", c)
-    return Finding(
-        "loss.shape_broadcast",
-        confirm(0.9, check, structural=True),
+    check = v.get("loss.shape_broadcast")
+    return Claim(
+        confirm(STRUCTURAL, check, structural=True),
         f"the loss compares output {out_shape} with target {target_shape}, which broadcast to {shape}: every "
         "prediction is scored against every target, and the optimum is the mean of the batch for everyone.",
         [
             Evidence("output shape", out_shape, f"{target_shape}"),
             Evidence("broadcast shape", shape, f"{out_shape}"),
             *([Evidence("torch warning", warned, "none")] if warned else []),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix("Make the shapes equal before the loss.", "loss = loss_fn(output.squeeze(1), y)  # or y.unsqueeze(1)"),
-        check,
+        "Make the shapes equal before the loss.",
+        verification=check,
     )

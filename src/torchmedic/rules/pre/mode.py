@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
-from torchmedic.config import DiagnoseConfig
-from torchmedic.finding import Evidence, Finding, Fix
-from torchmedic.rules.pre.common import confirm, module_ref, symptom_evidence, verification
-from torchmedic.rules.registry import rule
+from torchmedic.finding import Evidence
+from torchmedic.lines import module_ref
+from torchmedic.rules.pre.common import STRUCTURAL, confirm, symptom_evidence
+from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
+from torchmedic.verdict import Verdicts
+
+FEW_VALUES = 0.7  # some BatchNorm channel normalizes over fewer than min_bn_values values in train mode
+TINY_BATCH = 2  # batches of 1-2 samples: BatchNorm refuses one and normalizes two to +-1
 
 
 @rule("mode.bn_small_batch")
-def bn_small_batch(s: Signals, c: DiagnoseConfig) -> Finding | None:
+def bn_small_batch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """BatchNorm normalizes each channel with the statistics of the batch: over one or two samples (or a handful
+    of values) they are degenerate, every sample is pushed to fixed normalized values, and the running statistics
+    used in eval mode do not match what training saw."""
     norms = s.get("model.batchnorm") or []
     batch = s.get("data.batch_size", 0)
     values = s.scoped("bn.values_per_channel")
     error = s.get("bn.error")
-    small = {k: v for k, v in values.items() if v < c.min_bn_values}
-    if not norms or not (error or batch <= 2 or small):
+    small = {k: n for k, n in values.items() if n < t.min_bn_values}
+    if not norms or not (error or batch <= TINY_BATCH or small):
         return None
-    check = verification(s, "mode.bn_small_batch", c)
+    check = v.get("mode.bn_small_batch")
     gap = s.get("bn.train_eval_gap")
-    return Finding(
-        "mode.bn_small_batch",
-        confirm(0.85 if error or batch <= 2 else 0.7, check, structural=True),
+    return Claim(
+        confirm(STRUCTURAL if error or batch <= TINY_BATCH else FEW_VALUES, check, structural=True),
         f"BatchNorm ({', '.join(module_ref(n) for n in norms[:3])}) is trained on batches of {batch}: the batch "
         "statistics it normalizes with are degenerate (a sample or two pushed to fixed normalized values), and the "
-        "running statistics "
-        f"used in eval mode do not match{f'; {error}' if error else ''}.",
+        f"running statistics used in eval mode do not match{f'; {error}' if error else ''}.",
         [
             Evidence("batch size", batch, ">= 8 with BatchNorm"),
-            *[Evidence("values per BatchNorm channel", v, f">= {c.min_bn_values}", k) for k, v in small.items()],
+            *[Evidence("values per BatchNorm channel", n, f">= {t.min_bn_values}", k) for k, n in small.items()],
             *([Evidence("train- vs eval-mode output gap", gap, "small")] if gap is not None else []),
-            *symptom_evidence(s, c),
+            *symptom_evidence(v, t),
         ],
-        Fix(
-            "Use batches of 16+ samples, or replace BatchNorm with GroupNorm/LayerNorm, which do not depend on the "
-            "batch.",
-            "loader = DataLoader(train_set, batch_size=32, shuffle=True)\n"
-            "# or: nn.GroupNorm(num_groups=8, num_channels=C) instead of nn.BatchNorm2d(C)",
-        ),
-        check,
+        "Use batches of 16+ samples, or replace BatchNorm with GroupNorm/LayerNorm, which do not depend on the batch.",
+        verification=check,
     )

@@ -10,11 +10,18 @@ from typing import Any
 from torch import nn
 
 from torchmedic.clone import OptimizerSpec
-from torchmedic.rules.pre.common import module_ref
-
-__all__ = ["module_ref", "numbers", "optimizer_line", "params_expr"]
 
 _PLUMBING = frozenset({"params", "foreach", "maximize", "capturable", "differentiable", "fused", "initial_lr"})
+
+
+def module_ref(scope: str) -> str:
+    """How the user's code refers to a module: `model.fc`, `model.features[3]`."""
+    if not scope:
+        return "model"
+    parts = []
+    for part in scope.split("."):
+        parts.append(f"[{part}]" if part.isdigit() else f".{part}")
+    return "model" + "".join(parts)
 
 
 def numbers(values: Sequence[float], limit: int = 8) -> str:

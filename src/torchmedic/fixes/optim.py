@@ -1,35 +1,40 @@
-"""Remedies in the optimizer: parameters it never updates, and regularization that shrinks everything to zero."""
+"""Fixes in the optimizer: parameters it never updates, and regularization that shrinks everything to zero."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
-from torchmedic.finding import Finding
-from torchmedic.repair.draft import Draft
-from torchmedic.repair.lines import module_ref, optimizer_line
-from torchmedic.repair.remedy import Applied, Outcome, Refused, remedy
-from torchmedic.repair.workspace import Workspace
+from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
+from torchmedic.lines import module_ref, optimizer_line
+from torchmedic.setup import Setup
+from torchmedic.signals import Signals
+from torchmedic.thresholds import Thresholds
+
+if TYPE_CHECKING:
+    from torchmedic.context import Context
 
 SANE_DROPOUT = 0.1  # what the diagnosis's intervention verified with; 0.1-0.5 is the usual range
 SANE_DECAY = 1e-4  # the usual L2 weight decay for SGD and Adam ...
 SANE_DECOUPLED_DECAY = 1e-2  # ... and AdamW's default decoupled decay
 
 
-def _graph_cut(ws: Workspace) -> bool:
+def _graph_cut(ctx: Context) -> bool:
     """The loss does not reach (most of) the parameters through autograd: a cut inside forward."""
-    s = ws.signals
+    s = ctx.signals
     held, missing = set(s.get("optim.held") or []), set(s.get("grad.missing") or [])
     blocked = len(held & missing) / max(1, len(held))
     return s.get("loss.requires_grad_graph") is False or bool(s.get("trial.error")) or blocked >= 0.5
 
 
-@remedy("optim.not_updating", stage="optim")
-def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
+@fix("optim.not_updating", stage="optim")
+def train_the_model(ctx: Context, setup: Setup, option: int) -> Outcome:
     """An optimizer over the parameters that should train (all of them when every one was frozen)."""
-    s = ws.signals
-    inner = draft.inner
+    s = ctx.signals
+    inner = setup.inner
     frozen = not any(p.requires_grad for p in inner.parameters())  # then no graph reaches the loss: not a cut
-    if not frozen and _graph_cut(ws):
+    if not frozen and _graph_cut(ctx):
         return Refused(
             "the graph from the parameters to the loss is cut inside forward (.detach(), .item(), .numpy(), .data "
             "or torch.no_grad()): only a change in your forward can let gradients through"
@@ -41,7 +46,7 @@ def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option
         whats.append("every parameter unfrozen (all had requires_grad=False)")
         codes.append("for p in model.parameters():\n    p.requires_grad_(True)  # or only the layers you mean to train")
     trainable = tuple(n for n, p in inner.named_parameters() if p.requires_grad)
-    spec = draft.spec
+    spec = setup.spec
     unheld = set(trainable) - spec.held
     if unheld:
         spec = spec.over(trainable)
@@ -52,29 +57,36 @@ def train_the_model(ws: Workspace, draft: Draft, findings: list[Finding], option
         codes.append(optimizer_line(spec, inner) + "  # after the model is final")
     if not whats:
         return Refused("the optimizer already holds every trainable parameter")
-    return Applied(draft.but(spec=spec), "; ".join(whats), "\n".join(codes))
+    return Applied(setup.but(spec=spec), "; ".join(whats), "\n".join(codes))
 
 
-@remedy("optim.over_regularized", stage="optim")
-def less_regularization(ws: Workspace, draft: Draft, findings: list[Finding], option: int) -> Outcome:
+def heavy_decay(s: Signals, t: Thresholds, lr: float, decay: float) -> bool:
+    """Weight decay that shrinks the weights faster than the gradient can hold them: lr * decay above its limit
+    per step, or a fifth of the weight norm gone within the trial."""
+    shrink = s.get("weight.shrink_median")
+    shrunk = shrink is not None and shrink < t.min_trial_weight_kept
+    return decay > 0 and (lr * decay >= t.max_decay_per_step or shrunk)
+
+
+@fix("optim.over_regularized", stage="optim")
+def less_regularization(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Dropout near 1 lowered, weight decay that shrinks the weights every step cut to a usual value."""
-    s, c = ws.signals, ws.ctx.config
+    s, t = ctx.signals, ctx.config.thresholds
     whats, codes = [], []
-    for name, module in draft.inner.named_modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p >= c.max_dropout:
+    for name, module in setup.inner.named_modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.p >= t.max_dropout:
             whats.append(f"{module_ref(name)}.p {module.p:g} -> {SANE_DROPOUT:g}")
             codes.append(f"{module_ref(name)}.p = {SANE_DROPOUT:g}  # was {module.p:g}: p is the share dropped")
             module.p = SANE_DROPOUT
-    lr, decay = draft.spec.lr, float(draft.spec.hyper("weight_decay", 0.0) or 0.0)
-    shrink = s.get("weight.shrink_median")
-    spec = draft.spec
-    if decay and (lr * decay >= c.max_decay_per_step or (shrink is not None and shrink < 0.8)):
+    lr, decay = setup.spec.lr, float(setup.spec.hyper("weight_decay", 0.0) or 0.0)
+    spec = setup.spec
+    if heavy_decay(s, t, lr, decay):
         sane = SANE_DECOUPLED_DECAY if s.get("optim.decoupled") else SANE_DECAY
         spec = spec.with_hyper(weight_decay=sane)
         whats.append(f"weight_decay {decay:g} -> {sane:g}")
-        codes.append(optimizer_line(spec, draft.inner))
+        codes.append(optimizer_line(spec, setup.inner))
     if not whats:
         functional = [k for k in (s.get("model.dropout") or {}) if k.startswith("F.")]
         where = f" (F.dropout in forward: {', '.join(functional)})" if functional else ""
         return Refused(f"no dropout module or weight decay to lower{where}: change the rate in forward by hand")
-    return Applied(draft.but(spec=spec), "; ".join(whats), "\n".join(codes))
+    return Applied(setup.but(spec=spec), "; ".join(whats), "\n".join(codes))

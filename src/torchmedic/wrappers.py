@@ -55,6 +55,10 @@ class LossAdapter(nn.Module):
     def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
         raise NotImplementedError
 
+    def labels(self, targets: torch.Tensor) -> torch.Tensor:
+        """The targets as the innermost loss sees them: what predictions are compared with."""
+        return self.loss.labels(targets) if isinstance(self.loss, LossAdapter) else targets
+
 
 class StandardizedLoss(LossAdapter):
     """The loss computed on the standardized scale: outputs and targets both `(v - mean) / std`, so its gradient
@@ -80,12 +84,41 @@ class MatchedTargets(LossAdapter):
 
 
 class IndexTargets(LossAdapter):
-    """A class loss fed class indices: float or `[N, 1]` labels become a long `[N]` vector."""
+    """A class loss fed class indices: float or `[N, 1]` labels become a long `[N]` vector, moved by `shift` (-1 for
+    labels that count from 1)."""
+
+    def __init__(self, loss: Callable[..., Any], shift: int = 0) -> None:
+        super().__init__(loss)
+        self.shift = shift
 
     def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
+        return self.loss(outputs, self.labels(targets))
+
+    def labels(self, targets: torch.Tensor) -> torch.Tensor:
         if targets.dim() == 2 and targets.shape[1] == 1:
             targets = targets.reshape(targets.shape[0])
-        return self.loss(outputs, targets.round().long() if targets.is_floating_point() else targets.long())
+        labels = targets.round().long() if targets.is_floating_point() else targets.long()
+        return labels + self.shift
+
+
+class RelabeledTargets(LossAdapter):
+    """The loss fed class ids for targets stored in other units: each of the sorted `values` (0 and 255 of a mask)
+    becomes its position (0, 1); float for a binary loss, long for a class loss."""
+
+    values: torch.Tensor
+
+    def __init__(self, loss: Callable[..., Any], values: list[float], binary: bool) -> None:
+        super().__init__(loss)
+        self.register_buffer("values", torch.tensor(sorted(values)))
+        self.binary = binary
+
+    def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
+        return self.loss(outputs, self.labels(targets))
+
+    def labels(self, targets: torch.Tensor) -> torch.Tensor:
+        values = self.values.to(targets.device, torch.float64)
+        ids = torch.searchsorted(values, targets.double().contiguous()).clamp_max(len(values) - 1)
+        return ids.float() if self.binary else ids.long()
 
 
 def innermost_loss(loss_fn: Callable[..., Any]) -> Callable[..., Any]:

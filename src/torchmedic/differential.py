@@ -1,0 +1,196 @@
+"""Differential diagnosis by intervention: re-run the trial with candidate fixes applied and judge what happened.
+
+The fixes of the causes the rules suspect go first, one at a time. When the symptom is present and none of them
+removes it, every other fix that applies to the setup is tried too, cheapest and most common first, within the
+budget: a cause is confirmed by its fix working, not by a threshold. Then combinations: each failed fix on top of
+the working ones (does it add anything?), the failed ones together (two faults can mask each other), and failed
+fixes at the LR their own range test suggests (a slow SGD hides any gain in a short trial).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+
+from torchmedic.context import Context
+from torchmedic.errors import TorchMedicError
+from torchmedic.finding import Finding, Verification
+from torchmedic.fixes.registry import FIXES, Applied, apply
+from torchmedic.setup import Setup
+from torchmedic.symptom import read_symptom
+from torchmedic.trial import TrialResult
+from torchmedic.verdict import Verdicts, judge
+
+MAX_SUSPECTS = 5  # single-fix trials for the causes the rules suspect; more than this are rarely all plausible
+MAX_COMBINED = 2  # extra trials for fixes that only work together
+# The fixes tried when the rules suspect nothing that works, in this order: the most common causes of a model that
+# gives the same output first, each only where its fix changes something.
+DIFFERENTIAL = (
+    "arch.output_activation",
+    "loss.double_softmax",
+    "data.unnormalized",
+    "data.target_scale",
+    "lr.too_high",
+    "lr.too_low",
+    "init.too_small",
+    "data.class_imbalance",
+    "data.unshuffled",
+    "mode.bn_small_batch",
+    "optim.over_regularized",
+    "optim.not_updating",
+    "loss.task_mismatch",
+    "loss.shape_broadcast",
+)
+
+
+def _run(ctx: Context, setup: Setup, key: str) -> TrialResult | None:
+    try:
+        return ctx.trial(setup, key=key)
+    except TorchMedicError:
+        raise
+    except Exception as exc:
+        ctx.skipped.append(f"{key}: {type(exc).__name__}: {exc}")
+        return None
+
+
+def _affordable(ctx: Context) -> bool:
+    return ctx.remaining >= 1.2 * ctx.trials["baseline"].seconds
+
+
+def _judged(
+    ctx: Context, v: Verdicts, reference: TrialResult, result: TrialResult, label: str, partners: Sequence[str] = ()
+) -> Verification:
+    t = ctx.config.thresholds
+    before, after = read_symptom(reference, ctx.task, t), read_symptom(result, ctx.task, t)
+    return replace(judge(before, after, reference, result, label, t), partners=tuple(partners))
+
+
+def _compose(ctx: Context, causes: Sequence[str]) -> Setup | None:
+    """A fresh setup with the fixes of every cause in `causes` applied, in stage order: learning-rate fixes last, so
+    that they pick the LR for the setup the other fixes made."""
+    setup = ctx.setup()
+    stages = {"data": 0, "loss": 1, "model": 2, "optim": 3, "lr": 4}
+    for cause in sorted(causes, key=lambda c: stages[FIXES[c].stage]):
+        outcome = apply(ctx, cause, setup)
+        if isinstance(outcome, Applied):
+            setup = outcome.setup
+    return setup if setup.history else None
+
+
+def _single(ctx: Context, v: Verdicts, cause: str) -> bool:
+    """Try the fix of `cause` alone on the setup as given; True when a trial ran."""
+    option = 1 if cause == "mode.bn_small_batch" and (ctx.train[0].size > 2) else 0  # big batches: GroupNorm
+    outcome = apply(ctx, cause, ctx.setup(), option)
+    if not isinstance(outcome, Applied):
+        return False
+    ctx.applied[cause] = outcome
+    result = _run(ctx, outcome.setup, f"verify {cause}")
+    if result is None:
+        return False
+    v.record(cause, _judged(ctx, v, ctx.trials["baseline"], result, outcome.setup.label))
+    return True
+
+
+def differential(ctx: Context, candidates: list[Finding]) -> Verdicts:
+    """The symptom of the baseline trial and the verdict of every fix tried, within the budget."""
+    t = ctx.config.thresholds
+    baseline = ctx.trials.get("baseline")
+    if ctx.untrainable or baseline is None:
+        return Verdicts()
+    v = Verdicts(read_symptom(baseline, ctx.task, t), baseline)
+    tried: list[str] = []
+    fixable = [f.cause for f in candidates if f.cause in FIXES and not FIXES[f.cause].by_hand]
+    for cause in dict.fromkeys(fixable):
+        if len(tried) >= MAX_SUSPECTS or not _affordable(ctx):
+            ctx.skipped.append(f"verification of {cause}: out of budget")
+            continue
+        if _same_fix_tried(cause, tried) or _single(ctx, v, cause):
+            tried.append(cause)
+    if v.stuck and not any(v.passed(c) for c in tried):
+        for cause in DIFFERENTIAL:
+            if cause in tried or _same_fix_tried(cause, tried) or not _affordable(ctx):
+                continue
+            if _single(ctx, v, cause):
+                tried.append(cause)
+                if v.passed(cause):
+                    break  # the symptom has an explanation; combinations below look for a second fault
+    _combinations(ctx, v, [c for c in tried if c in v])
+    return v
+
+
+def _same_fix_tried(cause: str, tried: list[str]) -> bool:
+    return any(FIXES[cause] is FIXES[other] for other in tried)
+
+
+def _combinations(ctx: Context, v: Verdicts, tried: list[str]) -> None:
+    passed = [c for c in tried if v.passed(c)]
+    failed = [c for c in tried if not v.passed(c)]
+    if failed and passed:
+        _on_top(ctx, v, passed, failed[:MAX_COMBINED])
+    elif len(failed) >= 2 and v.stuck:
+        _together(ctx, v, failed[: MAX_COMBINED + 1])
+    still = [c for c in failed if not v.passed(c)]
+    _at_best_lr(ctx, v, [c for c in still if not c.startswith("lr.")][:MAX_COMBINED])
+
+
+def _on_top(ctx: Context, v: Verdicts, passed: list[str], failed: list[str]) -> None:
+    """Does each failed fix add to the fixes that work? Compared against those fixes applied alone."""
+    if len(passed) == 1:
+        reference = ctx.trials.get(f"verify {passed[0]}")
+    else:
+        setup = _compose(ctx, passed)
+        reference = None if setup is None or not _affordable(ctx) else _run(ctx, setup, "verify combined")
+    if reference is None:
+        return
+    t = ctx.config.thresholds
+    if not read_symptom(reference, ctx.task, t).present and reference.after_held_out.gain >= t.min_gain:
+        return  # the working fixes already make the model learn: no symptom is left for another cause to explain
+    joint = "on top of the fix for " + ", ".join(passed)
+    for cause in failed:
+        setup = _compose(ctx, [*passed, cause])
+        if setup is None or not _affordable(ctx):
+            return
+        result = _run(ctx, setup, f"verify {cause} on top")
+        if result is not None:
+            v.record(cause, _judged(ctx, v, reference, result, f"{setup.label} ({joint})", passed))
+
+
+def _together(ctx: Context, v: Verdicts, failed: list[str]) -> None:
+    """Fixes that fail alone may work together (two faults masking each other)."""
+    setup = _compose(ctx, failed)
+    if setup is None or not _affordable(ctx):
+        return
+    result = _run(ctx, setup, "verify together")
+    if result is None:
+        return
+    for cause in failed:
+        partners = [c for c in failed if c != cause]
+        label = f"{setup.label} (together with the fix for {', '.join(partners)})"
+        v.record(cause, _judged(ctx, v, ctx.trials["baseline"], result, label, partners))
+
+
+def _at_best_lr(ctx: Context, v: Verdicts, failed: list[str]) -> None:
+    """A fix can be right and still fail at the user's LR (a slow SGD hides any gain in a short trial). Compare
+    the fixed setup and the unfixed one each at the LR the range test suggests for it."""
+    suggestion = ctx.signals.get("lr_range.suggestion")
+    if not failed or suggestion is None or not ctx.spec.lr > 0 or not _affordable(ctx):
+        return
+    plain = ctx.setup()
+    best_setup = plain.but(spec=ctx.spec.scaled_lr(suggestion / ctx.spec.lr), history=(f"lr {suggestion:.1e}",))
+    best = _run(ctx, best_setup, "baseline at its best lr")
+    if best is None:
+        return
+    for cause in failed:
+        outcome = apply(ctx, cause, ctx.setup())
+        if not isinstance(outcome, Applied) or not _affordable(ctx):
+            return
+        lr = ctx.range_test(outcome.setup).suggestion
+        if lr is None or abs(math.log10(lr / ctx.spec.lr)) < ctx.config.min_lr_decades:
+            continue  # the fixed setup wants about the user's LR: the single-fix trial already said it all
+        fixed = outcome.setup.but(spec=outcome.setup.spec.scaled_lr(lr / ctx.spec.lr),
+                                  history=(*outcome.setup.history, f"lr {lr:.1e}"))  # fmt: skip
+        result = _run(ctx, fixed, f"verify {cause} at best lr")
+        if result is not None:
+            label = f"{fixed.label} (each at the LR its range test suggests: {lr:.1e} vs {suggestion:.1e} without it)"
+            v.record(cause, _judged(ctx, v, best, result, label, ("lr.too_high", "lr.too_low")))

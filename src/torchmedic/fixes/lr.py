@@ -1,0 +1,107 @@
+"""The learning rate, chosen last: an LR range test on the setup as fixed so far (a softmax removed or inputs
+standardized change which LR trains), not on the user's.
+
+The range test holds each LR for one step; a whole run at the LR it suggests can die or overfit, so the fix keeps
+a third of it (`DiagnoseConfig.long_run_margin`). When the test does not point the way of the finding, the fix
+takes the usual step that way: a tenth of a far-too-high LR, or a hundred times a far-too-low one (at least the
+usual starting LR of the optimizer family).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from torchmedic.clone import OptimizerSpec
+from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
+from torchmedic.lines import optimizer_line
+from torchmedic.remedies.lr_finder import LRFinderResult
+from torchmedic.remedies.lr_suggestion import FLAT_MESSAGE
+from torchmedic.setup import Setup
+
+if TYPE_CHECKING:
+    from torchmedic.context import Context
+
+MINIMUM_DIVISOR = 3.0  # as the range test's own rule: a third of the LR at the loss minimum is stable
+BLIND_FACTOR = {-1: 0.1, 1: 100.0}  # the usual step down or up when the range test does not point that way
+
+
+def lowest(result: LRFinderResult, divisor: float) -> float | None:
+    """The LR where the smoothed range-test loss is lowest, divided by `divisor`; None when that is the first LR."""
+    finite = [(loss, i) for i, loss in enumerate(result.smoothed) if math.isfinite(loss)]
+    if not finite:
+        return None
+    index = min(finite)[1]
+    return result.lrs[index] / divisor if index > 0 else None
+
+
+def _decades(a: float, b: float) -> float:
+    return math.log10(a / b) if a > 0 and b > 0 and math.isfinite(a) and math.isfinite(b) else 0.0
+
+
+def target_lr(ctx: Context, setup: Setup, direction: int) -> tuple[float, str]:
+    """The LR to try for `setup`: the range test's suggestion (a third of it for a run) when it lies `direction`
+    (-1 lower, +1 higher, 0 either) of the current LR by a real step, else the usual step that way."""
+    current, name = setup.spec.lr, setup.spec.name
+    result = ctx.range_test(setup)
+    margin, step = ctx.config.long_run_margin, ctx.config.min_lr_decades
+
+    def points(lr: float) -> bool:
+        return direction == 0 or direction * _decades(lr, current) >= step
+
+    if result.suggestion is not None:
+        target = result.suggestion / margin
+        if points(target):
+            return target, f"the LR range test suggests {result.suggestion:.2g}, / {margin:g} for a whole run"
+    else:
+        near = lowest(result, MINIMUM_DIVISOR)
+        if near is not None and points(near):
+            return near, f"the range test's fall is within its noise; its loss is lowest near lr={near * 3:.2g}"
+    flat = f"the range test is flat ({result.message.removeprefix(FLAT_MESSAGE).strip(' ()')})"
+    if direction <= 0:
+        return current * BLIND_FACTOR[-1], f"{flat}: lr x {BLIND_FACTOR[-1]:g}"
+    usual = ctx.config.usual_lr(name)
+    raised = current * BLIND_FACTOR[1]
+    if raised < usual:
+        return usual, f"{flat}: the usual starting LR for {name}"
+    return raised, f"{flat}: lr x {BLIND_FACTOR[1]:g}"
+
+
+def with_lr(ctx: Context, setup: Setup, target: float, source: str, option: int) -> Outcome:
+    """`setup` at LR `target` (a tenth of it for option 1, when `target` itself did not verify); refused when the
+    LR would barely change."""
+    current = setup.spec.lr
+    if option == 1:
+        source += f", x {ctx.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
+        target *= ctx.config.fallback_lr_factor
+    target = float(f"{target:.2g}")  # the LR your script gets is the one the trial verified
+    if math.isfinite(current) and current > 0 and abs(_decades(target, current)) < ctx.config.min_lr_decades:
+        return Refused(f"lr left at {current:.2g}: {source}, close to it", needless=True)
+    spec = _scaled(setup.spec, target)
+    what = f"lr {current:.2g} -> {target:.2g} ({source})"
+    return Applied(setup.but(spec=spec), what, optimizer_line(spec, setup.inner))
+
+
+def _scaled(spec: OptimizerSpec, target: float) -> OptimizerSpec:
+    current = spec.lr
+    return spec.scaled_lr(target / current) if math.isfinite(current) and current > 0 else spec.with_lr(target)
+
+
+@fix("lr.too_high", stage="lr", options=2)
+def lower_lr(ctx: Context, setup: Setup, option: int) -> Outcome:
+    """A lower LR: the range test's for the setup as fixed, or a tenth of the current one."""
+    return with_lr(ctx, setup, *target_lr(ctx, setup, -1), option)
+
+
+@fix("lr.too_low", stage="lr", options=2)
+def raise_lr(ctx: Context, setup: Setup, option: int) -> Outcome:
+    """A higher LR: the range test's for the setup as fixed, or a hundred times the current one."""
+    return with_lr(ctx, setup, *target_lr(ctx, setup, 1), option)
+
+
+def retuned_lr(ctx: Context, setup: Setup, option: int) -> Outcome:
+    """The range test's LR for a setup that other fixes changed, whichever way it lies (repair's variants)."""
+    result = ctx.range_test(setup)
+    if result.suggestion is None and lowest(result, MINIMUM_DIVISOR) is None:
+        return Refused(f"the range test on the fixed setup finds no better LR: {result.message}")
+    return with_lr(ctx, setup, *target_lr(ctx, setup, 0), option)

@@ -1,0 +1,121 @@
+"""Fixes at the end of forward: a final softmax or activation removed, a sigmoid loss for a single logit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from torchmedic.clone import clone_model
+from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
+from torchmedic.lines import module_ref
+from torchmedic.remedies.nonlinearity import ACTIVATION_MODULES
+from torchmedic.setup import Setup
+from torchmedic.task import loss_kind_by_name
+from torchmedic.tracing import trace_forward
+from torchmedic.wrappers import innermost_loss, with_innermost
+
+if TYPE_CHECKING:
+    from torchmedic.context import Context
+
+RESTRICTING = frozenset(
+    {"relu", "relu6", "sigmoid", "tanh", "hardtanh", "hardsigmoid", "softplus", "abs", "exp", "square", "elu",
+     "selu", "celu", "gelu", "silu", "clamp", "clip", "clamp_min", "clamp_max"}
+)  # fmt: skip
+PROBABILITIES = frozenset({"sigmoid", "hardsigmoid"})  # what a loss on probabilities (BCELoss) needs at the end
+# Modules whose whole forward is one op: removing the op is replacing the module with nn.Identity().
+SINGLE_OP: dict[type[nn.Module], str] = {
+    **ACTIVATION_MODULES,
+    nn.Softmax: "softmax",
+    nn.LogSoftmax: "log_softmax",
+    nn.Softmin: "softmin",
+}
+
+
+def _calls(ctx: Context, model: nn.Module, scope: str) -> int:
+    """How many ops run inside module `scope` in one forward pass (a shared activation module runs several)."""
+    copy = clone_model(model).eval()
+    trace, _ = trace_forward(copy, ctx.train[0])
+    return sum(op.scope == scope for op in trace.ops)
+
+
+def without_op(ctx: Context, setup: Setup, name: str, ordinal: int, scope: str) -> Outcome:
+    """Remove the `ordinal`-th call of op `name` from forward: swap its module for nn.Identity() when the module
+    does nothing else, else skip the op with WithoutOp around the model."""
+    inner = setup.inner
+    try:
+        module = inner.get_submodule(scope) if scope else None
+    except AttributeError:
+        module = None
+    if module is not None and SINGLE_OP.get(type(module)) == name and _calls(ctx, inner, scope) == 1:
+        inner.set_submodule(scope, nn.Identity())
+        return Applied(
+            setup,
+            f"{module_ref(scope)} ({module!r}) replaced with nn.Identity()",
+            f"{module_ref(scope)} = nn.Identity()  # was {module!r}",
+        )
+    if any(skipped == name for skipped, _ in setup.skipped_ops):
+        return Refused(f"a {name} call is already skipped: remove this one in forward by hand")
+    owner = type(module if module is not None else inner).__name__
+    return Applied(
+        setup.but(skipped_ops=(*setup.skipped_ops, (name, ordinal))),
+        f"the final {name} in {owner}.forward skipped (call {ordinal + 1} of {name} in one forward pass)",
+        f"# in {owner}.forward: return the raw scores, without the final {name}(...)",
+    )
+
+
+def _op(ctx: Context, prefix: str) -> tuple[str, int, str] | None:
+    s = ctx.signals
+    name, ordinal = s.get(f"{prefix}"), s.get(f"{prefix}_ordinal")
+    return None if name is None or ordinal is None else (name, int(ordinal), s.get(f"{prefix}_scope", ""))
+
+
+@fix("loss.double_softmax", stage="loss")
+def drop_final_softmax(ctx: Context, setup: Setup, option: int) -> Outcome:
+    """Raw logits out of forward: the loss applies log_softmax itself."""
+    op = _op(ctx, "output.op")
+    if op is None or op[0] not in ("softmax", "log_softmax"):
+        return Refused("forward does not end with a softmax")
+    if ctx.task.loss_kind == "nll":
+        return Refused("NLLLoss needs the log_softmax at the end of forward", needless=True)
+    outcome = without_op(ctx, setup, *op)
+    if isinstance(outcome, Applied):
+        code = outcome.code + "\nprobabilities = model(x).softmax(dim=1)  # only where you need probabilities"
+        return Applied(outcome.setup, outcome.what, code)
+    return outcome
+
+
+@fix("arch.output_activation", stage="loss")
+def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
+    """Unbounded scores out of forward: the activation on the logits (or regression output) removed."""
+    op = _op(ctx, "output.logit_op")
+    if op is None or op[0] not in RESTRICTING:
+        return Refused("forward does not end with an activation that bounds the output")
+    if op[0] in PROBABILITIES and ctx.task.threshold == 0.5 and ctx.task.kind in ("binary", "multilabel"):
+        return Refused(f"the loss reads the output of {op[0]} as a probability: it needs it", needless=True)
+    return without_op(ctx, setup, *op)
+
+
+@fix("arch.softmax_single_unit", stage="loss")
+def single_logit(ctx: Context, setup: Setup, option: int) -> Outcome:
+    """One raw logit with a sigmoid loss: the softmax over one unit removed, BCELoss made BCEWithLogitsLoss."""
+    op = _op(ctx, "output.op")
+    loss = innermost_loss(setup.loss_fn)
+    kind = loss_kind_by_name(loss)
+    if op is None or kind not in ("bce", "bce_logits"):
+        return Refused(
+            f"the loss is {kind or type(loss).__name__}, not a binary cross-entropy: change the head by hand",
+            code="loss_fn = nn.BCEWithLogitsLoss()  # one raw logit, float 0/1 targets\n"
+            "# or: two outputs with softmax and nn.CrossEntropyLoss() on class indices",
+        )
+    outcome = without_op(ctx, setup, *op)
+    if not isinstance(outcome, Applied) or kind == "bce_logits":
+        return outcome
+    weight = getattr(loss, "weight", None)
+    logits_loss = nn.BCEWithLogitsLoss(weight=weight, reduction=getattr(loss, "reduction", "mean"))
+    return Applied(
+        outcome.setup.but(loss_fn=with_innermost(outcome.setup.loss_fn, logits_loss)),
+        outcome.what + "; BCELoss -> BCEWithLogitsLoss on the raw logit",
+        outcome.code + "\nloss_fn = nn.BCEWithLogitsLoss()  # applies the sigmoid itself, stably\n"
+        "prediction = torch.sigmoid(model(x)) > 0.5",
+    )

@@ -1,0 +1,79 @@
+"""The fix registry: one fix per pre-flight cause, the code a finding shows is the code its fix writes, and each
+fix that can be applied makes its sick setup learn where the setup as given does not."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import torchmedic
+from torchmedic.batch import BatchKeys
+from torchmedic.causes import pre_causes
+from torchmedic.config import DiagnoseConfig
+from torchmedic.context import build
+from torchmedic.doctor import examine
+from torchmedic.fixes import FIXES, Applied, Refused, apply
+from torchmedic.symptom import read_symptom
+from torchmedic.trial import run_trial
+
+from setups import sick
+
+APPLIED = sorted(c for c in FIXES if not FIXES[c].by_hand)
+
+
+def test_every_pre_cause_has_exactly_one_fix() -> None:
+    assert set(pre_causes()) <= set(FIXES), sorted(set(pre_causes()) - set(FIXES))
+    assert {c for r in FIXES.values() for c in r.causes} == set(FIXES)
+
+
+def test_registering_a_second_fix_for_a_cause_fails() -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        torchmedic.fixes.fix("lr.too_high", stage="lr")(lambda ctx, setup, option: Refused("no"))
+
+
+def _context(cause: str):
+    """The copies and measurements diagnose() makes of the setup broken by `cause`, the fixes' input."""
+    setup = sick(cause)
+    ctx = build(setup.model, setup.loader, setup.loss_fn, setup.optimizer, None, 60.0, BatchKeys(), DiagnoseConfig())
+    examine(ctx)
+    return ctx
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")
+@pytest.mark.parametrize("cause", APPLIED)
+def test_the_fix_makes_its_sick_setup_learn(cause: str) -> None:
+    """Applied to a copy of the setup broken by `cause`, the fix turns a symptom into learning (judged on held-out
+    samples, from the predictions), and leaves the setup it was given unchanged."""
+    ctx = _context(cause)
+    t, steps = ctx.config.thresholds, 150
+    original = ctx.setup()
+    weights = [p.detach().clone() for p in original.inner.parameters()]
+    outcome = next((o for o in (apply(ctx, cause, original, k) for k in range(FIXES[cause].options))
+                    if isinstance(o, Applied)), None)  # fmt: skip
+    assert outcome is not None and outcome.code, f"the fix of {cause} refused on its own sick setup"
+    assert all(torch.equal(a, b) for a, b in zip(weights, original.inner.parameters(), strict=True))
+    fixed = read_symptom(run_trial(outcome.setup, steps, ctx.task), ctx.task, t)
+    assert not fixed.present, (cause, fixed)
+    if ctx.untrainable is None:
+        before = read_symptom(run_trial(original, steps, ctx.task), ctx.task, t)
+        assert before.present or before.score + t.verify_margin <= fixed.score or not math.isfinite(before.score)
+
+
+@pytest.mark.parametrize("cause", sorted(c for c in FIXES if FIXES[c].by_hand))
+def test_a_by_hand_fix_refuses_with_the_lines_to_change(cause: str) -> None:
+    ctx = _context(cause)
+    outcome = apply(ctx, cause, ctx.setup())
+    assert isinstance(outcome, Refused) and outcome.reason and outcome.code
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")
+@pytest.mark.parametrize("cause", ["loss.double_softmax", "data.unnormalized", "lr.too_low", "data.nonfinite"])
+def test_a_findings_code_is_its_fixs_code(cause: str) -> None:
+    setup = sick(cause)
+    report = torchmedic.diagnose(setup.model, setup.loader, setup.loss_fn, setup.optimizer)
+    finding = next(f for f in report.findings if f.cause == cause)
+    ctx = _context(cause)
+    outcome = apply(ctx, cause, ctx.setup())
+    assert finding.fix.code and finding.fix.code == outcome.code
