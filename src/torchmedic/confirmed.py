@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import replace
 
+from torchmedic import signal_names as N
 from torchmedic.causes import CAUSES
 from torchmedic.context import Context
 from torchmedic.finding import Evidence, Finding, Fix
@@ -27,11 +28,11 @@ def _init_cause(ctx: Context) -> str:
     """Which init cause a re-init that worked points to, from the measured weights: identical rows, dead inputs,
     or weights smaller or larger than PyTorch's default."""
     s = ctx.signals
-    if any(n == 1 for n in s.scoped("weight.distinct_rows").values()):
+    if any(n == 1 for n in s.scoped(N.WEIGHT_DISTINCT_ROWS).values()):
         return "init.symmetric"
-    if any(share >= ctx.config.thresholds.dead_fraction for share in s.scoped("act.in_dead").values()):
+    if any(share >= ctx.config.thresholds.dead_fraction for share in s.scoped(N.ACT_IN_DEAD).values()):
         return "init.dead_units"
-    gains = [g for g in s.scoped("weight.gain").values() if g == g]
+    gains = [g for g in s.scoped(N.WEIGHT_GAIN).values() if g == g]
     return "init.too_large" if gains and statistics.median(gains) > DEFAULT_GAIN else "init.too_small"
 
 

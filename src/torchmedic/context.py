@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.batch import Batch, BatchKeys, concat, iterate, primary_output
 from torchmedic.clone import OptimizerSpec, clone_model
 from torchmedic.config import DiagnoseConfig
@@ -226,6 +227,6 @@ def build(
         keys,
     )
     if train_refusal:
-        context.signals.emit("bn.error", train_refusal)
+        context.signals.emit(N.BN_ERROR, train_refusal)
         context.untrainable = "BatchNorm cannot train on these batches"
     return context

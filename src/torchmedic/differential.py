@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 
+from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.errors import TorchMedicError
 from torchmedic.finding import Finding, Verification
@@ -173,7 +174,7 @@ def _together(ctx: Context, v: Verdicts, failed: list[str]) -> None:
 def _at_best_lr(ctx: Context, v: Verdicts, failed: list[str]) -> None:
     """A fix can be right and still fail at the user's LR (a slow SGD hides any gain in a short trial). Compare
     the fixed setup and the unfixed one each at the LR the range test suggests for it."""
-    suggestion = ctx.signals.get("lr_range.suggestion")
+    suggestion = ctx.signals.get(N.LR_RANGE_SUGGESTION)
     if not failed or suggestion is None or not ctx.spec.lr > 0 or not _affordable(ctx):
         return
     plain = ctx.setup()

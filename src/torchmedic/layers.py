@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchmedic.stats import dead_fraction, per_feature
+from torchmedic.stats import dead_fraction, per_feature, saturated_fraction_tensor
 
 WEIGHT_LAYERS = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.RNNBase)
 NORM_LAYERS = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)
@@ -104,11 +104,8 @@ def recording(model: nn.Module, model_input: torch.Tensor | None = None) -> Iter
         y = _first_tensor(output)
         if y is None or name in activity.saturated:
             return
-        with torch.no_grad():
-            y = y.detach().float()
-            low, high = (0.0, 1.0) if isinstance(module, nn.Sigmoid) else (-1.0, 1.0)
-            margin = 0.02 * (high - low)
-            activity.saturated[name] = float(((y <= low + margin) | (y >= high - margin)).float().mean())
+        low, high = (0.0, 1.0) if isinstance(module, nn.Sigmoid) else (-1.0, 1.0)
+        activity.saturated[name] = float(saturated_fraction_tensor(y, low, high))
 
     def on_norm(name: str, module: nn.Module, args: Any) -> None:
         x = _first_tensor(args)

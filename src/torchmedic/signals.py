@@ -7,6 +7,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from torchmedic.signal_names import DECLARED, Name
+
 Value = float | int | bool | str | list[Any] | dict[str, Any] | None
 
 
@@ -34,25 +36,27 @@ class Signals:
             self.add(s)
 
     def add(self, signal: Signal) -> None:
+        if signal.name not in DECLARED:
+            raise ValueError(f"undeclared signal name {signal.name!r}: declare it in torchmedic.signal_names")
         self._items.append(signal)
         self._latest[(signal.name, signal.scope)] = signal
 
-    def emit(self, name: str, value: Value, scope: str = "", step: int | None = None) -> None:
+    def emit(self, name: Name, value: Value, scope: str = "", step: int | None = None) -> None:
         self.add(Signal(name, value, scope, step))
 
     def extend(self, signals: Iterable[Signal]) -> None:
         for s in signals:
             self.add(s)
 
-    def get(self, name: str, default: Any = None, *, scope: str = "") -> Any:
+    def get(self, name: Name, default: Any = None, *, scope: str = "") -> Any:
         """The latest value of `name` at `scope` ("" = the whole setup), or `default` when it was not measured."""
         signal = self._latest.get((name, scope))
         return default if signal is None else signal.value
 
-    def has(self, name: str, *, scope: str = "") -> bool:
+    def has(self, name: Name, *, scope: str = "") -> bool:
         return (name, scope) in self._latest
 
-    def scoped(self, name: str) -> dict[str, Any]:
+    def scoped(self, name: Name) -> dict[str, Any]:
         """The latest value of `name` in every scope that has it, in the order first measured."""
         return {scope: s.value for (n, scope), s in self._latest.items() if n == name}
 

@@ -1,4 +1,9 @@
-"""Plain tensor statistics shared by the pre-flight probes and the training monitor."""
+"""The one measurement layer: tensor statistics of activations, gradients, updates, outputs and inputs, shared by
+the pre-flight trial and probes and by the training monitor's probes.
+
+Each statistic is computed once, as a tensor on the input's device (the monitor reads many with one sync); the
+float versions the pre-flight probes use are those tensors read out.
+"""
 
 from __future__ import annotations
 
@@ -32,28 +37,45 @@ def per_feature(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(0, 1).reshape(x.shape[1], -1)
 
 
+SATURATION_MARGIN = 0.01  # within 1% of the range from a bound, tanh/sigmoid pass < ~4% of their peak gradient
+
+
 def dead_fraction(x: torch.Tensor) -> float:
     """Fraction of features (channels, or columns) that are exactly zero for every sample and position."""
-    features = per_feature(x)
-    if features.numel() == 0:
-        return 0.0
-    return float((features == 0).all(dim=1).float().mean())
+    return float(dead_fraction_tensor(x)) if x.numel() else 0.0
 
 
 def between_sample_std(x: torch.Tensor) -> float:
     """How much the value at each position varies across the batch, averaged over positions (0 if N < 2)."""
-    x = x.detach().float()
-    if x.dim() == 0 or x.shape[0] < 2:
-        return 0.0
-    return float(x.reshape(x.shape[0], -1).std(dim=0).mean())
+    return float(between_sample_std_tensor(x))
+
+
+def saturated_fraction_tensor(y: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Share of a squashing activation's outputs pinned within SATURATION_MARGIN of its bounds."""
+    margin = SATURATION_MARGIN * (high - low)
+    y = y.detach().float()
+    return ((y <= low + margin) | (y >= high - margin)).float().mean()
+
+
+def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of each gradient, as one tensor (one device sync for all of them)."""
+    norms = torch._foreach_norm([g.detach() for g in grads])
+    return torch.stack([n.to(norms[0].device) for n in norms])
+
+
+def update_norms(before: list[torch.Tensor], after: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(|after - before|, |before|) per tensor: how far an optimizer step moved each parameter, and its size."""
+    moved = torch._foreach_norm(torch._foreach_sub([a.detach() for a in after], before))
+    sizes = torch._foreach_norm(before)
+    return torch.stack([m.to(moved[0].device) for m in moved]), torch.stack([z.to(moved[0].device) for z in sizes])
 
 
 def update_ratio(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
     """How far one optimizer step moved a layer, relative to its size: |W_after - W_before| / |W_before| over all
     of its parameters together (healthy training sits near 1e-3); inf when a zero layer moved."""
-    moved = math.sqrt(sum(float(((a.detach() - b).float() ** 2).sum()) for a, b in zip(after, before, strict=True)))
-    size = math.sqrt(sum(float((b.float() ** 2).sum()) for b in before))
-    return moved / size if size > 0 else (math.inf if moved > 0 else 0.0)
+    moved, sizes = update_norms(before, after)
+    num, den = float(moved.float().norm()), float(sizes.float().norm())
+    return num / den if den > 0 else (math.inf if num > 0 else 0.0)
 
 
 def finite_fraction(x: torch.Tensor) -> float:

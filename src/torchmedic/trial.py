@@ -20,7 +20,7 @@ from torchmedic.clone import OptimizerSpec, unwrap
 from torchmedic.layers import Activity, param_layers, recording
 from torchmedic.metrics import Metrics, loss_value, measure
 from torchmedic.setup import Setup
-from torchmedic.stats import update_ratio
+from torchmedic.stats import grad_norms, update_ratio
 from torchmedic.task import Task
 
 
@@ -122,7 +122,7 @@ def train(
             record.missing_grad = [n for n, p in inner.named_parameters() if p.requires_grad and p.grad is None]
             for name, module in layers.items():
                 grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
-                record.grad_norm[name] = math.sqrt(sum(float((g.float() ** 2).sum()) for g in grads))
+                record.grad_norm[name] = float(grad_norms(grads).float().norm()) if grads else 0.0
         measured = _measured(record.steps, total)
         before = (
             {n: [p.detach().clone() for p in m.parameters(recurse=False)] for n, m in layers.items()}

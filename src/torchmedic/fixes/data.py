@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, SubsetRandomSampler, WeightedRandomSampler
 
+from torchmedic import signal_names as N
 from torchmedic.batch import concat
 from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
 from torchmedic.lines import module_ref, numbers
@@ -220,7 +221,7 @@ def _balanced_sampler(ctx: Context, setup: Setup, labels: torch.Tensor) -> Outco
 def standardize_inputs(ctx: Context, setup: Setup, option: int) -> Outcome:
     """The model fed inputs standardized with the per-channel mean and std of the samples read."""
     s = ctx.signals
-    means, stds = s.get("input.channel_mean"), s.get("input.channel_std")
+    means, stds = s.get(N.INPUT_CHANNEL_MEAN), s.get(N.INPUT_CHANNEL_STD)
     if not means or not stds or not all(math.isfinite(v) for v in [*means, *stds]):
         return Refused("the per-channel input statistics are missing or not finite (see data.nonfinite)")
     if standardized(means, stds):
@@ -256,7 +257,7 @@ def standardize_inputs(ctx: Context, setup: Setup, option: int) -> Outcome:
 @fix("data.target_scale", stage="data")
 def standardize_targets(ctx: Context, setup: Setup, option: int) -> Outcome:
     """The loss on standardized targets, the model's output mapped back to the targets' units."""
-    mean, std = ctx.signals.get("target.mean"), ctx.signals.get("target.std")
+    mean, std = ctx.signals.get(N.TARGET_MEAN), ctx.signals.get(N.TARGET_STD)
     if mean is None or not std or not math.isfinite(mean) or not math.isfinite(std):
         return Refused("the target mean and std are missing or not finite (see data.nonfinite)")
     if ctx.task.kind != "regression":

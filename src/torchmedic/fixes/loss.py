@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
 from torchmedic.lines import module_ref
 from torchmedic.setup import Setup
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 def _wider_head(ctx: Context, setup: Setup, classes: int) -> tuple[str, str] | str:
     """Replace the final Linear layer with one that has `classes` outputs; (what, code), or why it cannot."""
-    head = ctx.signals.get("model.head")
+    head = ctx.signals.get(N.MODEL_HEAD)
     layer = setup.inner.get_submodule(head) if head else None
     if not isinstance(layer, nn.Linear):
         return f"the final layer ({type(layer).__name__ if layer is not None else 'not found'}) is not an nn.Linear"
@@ -61,11 +62,11 @@ GENERIC_CODE = (
 def relabeling(s: Signals) -> list[float] | None:
     """The distinct target values when they are few but not the class ids the loss expects (a mask stored as
     0/255, labels 1..C for C outputs): the targets need mapping, not a wider head."""
-    values = s.get("target.values")
-    classes = s.get("task.num_classes") or 0
+    values = s.get(N.TARGET_VALUES)
+    classes = s.get(N.TASK_NUM_CLASSES) or 0
     if not values or len(values) < 2:
         return None
-    if s.get("loss.kind") in BINARY_LOSSES:
+    if s.get(N.LOSS_KIND) in BINARY_LOSSES:
         return values if len(values) == 2 and values != [0.0, 1.0] else None
     return values if classes and max(values) >= classes and len(values) <= classes else None
 
@@ -77,7 +78,7 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
     s = ctx.signals
     values = relabeling(s)
     if values is not None:
-        binary = s.get("loss.kind") in BINARY_LOSSES
+        binary = s.get(N.LOSS_KIND) in BINARY_LOSSES
         shown = ", ".join(f"{v:g}" for v in values[:6])
         if values == [float(v) for v in range(1, len(values) + 1)] and not binary:
             code = "y = y - 1  # labels 1..C -> 0..C-1"
@@ -92,15 +93,15 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
             f"targets {shown} mapped to class ids 0..{len(values) - 1}",
             code,
         )
-    labels, shape = _class_labels(ctx), s.get("output.shape") or []
+    labels, shape = _class_labels(ctx), s.get(N.OUTPUT_SHAPE) or []
     if labels is None or len(shape) != 2:
-        error = s.get("loss.error")
+        error = s.get(N.LOSS_ERROR)
         return Refused(
             "the targets are not class indices" + (f" and the loss raises: {error}" if error else ""), code=GENERIC_CODE
         )
     low, high = int(labels.min()), int(labels.max())
     classes, width = high + 1, int(shape[1])
-    kind = loss_kind_by_name(innermost_loss(setup.loss_fn)) or s.get("loss.kind")
+    kind = loss_kind_by_name(innermost_loss(setup.loss_fn)) or s.get(N.LOSS_KIND)
     whats, codes = [], []
     if width < classes:
         head = _wider_head(ctx, setup, classes)
@@ -111,7 +112,7 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
         codes.append(head[1] + note)
     loss = setup.loss_fn
     if kind not in CLASS_LOSSES:
-        indices = s.get("target.dtype", "").startswith("int") and len(s.get("target.shape") or []) == 1
+        indices = s.get(N.TARGET_DTYPE, "").startswith("int") and len(s.get(N.TARGET_SHAPE) or []) == 1
         loss = nn.CrossEntropyLoss() if indices else IndexTargets(nn.CrossEntropyLoss())
         whats.append(f"{kind} loss replaced with CrossEntropyLoss" + ("" if indices else " on long class indices"))
         codes.append("loss_fn = nn.CrossEntropyLoss()")
@@ -125,8 +126,8 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
 @fix("loss.shape_broadcast", stage="loss")
 def matching_shapes(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Targets reshaped to the output's shape before the loss, so nothing broadcasts to [N, N]."""
-    out, target = ctx.signals.get("output.shape"), ctx.signals.get("target.shape")
-    if not ctx.signals.get("loss.broadcasts"):
+    out, target = ctx.signals.get(N.OUTPUT_SHAPE), ctx.signals.get(N.TARGET_SHAPE)
+    if not ctx.signals.get(N.LOSS_BROADCASTS):
         return Refused(f"the output {out} and the target {target} do not broadcast to a larger shape", needless=True)
     return Applied(
         setup.but(loss_fn=MatchedTargets(setup.loss_fn)),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
 from torchmedic.lines import module_ref, optimizer_line
 from torchmedic.setup import Setup
@@ -23,9 +24,9 @@ SANE_DECOUPLED_DECAY = 1e-2  # ... and AdamW's default decoupled decay
 def _graph_cut(ctx: Context) -> bool:
     """The loss does not reach (most of) the parameters through autograd: a cut inside forward."""
     s = ctx.signals
-    held, missing = set(s.get("optim.held") or []), set(s.get("grad.missing") or [])
+    held, missing = set(s.get(N.OPTIM_HELD) or []), set(s.get(N.GRAD_MISSING) or [])
     blocked = len(held & missing) / max(1, len(held))
-    return s.get("loss.requires_grad_graph") is False or bool(s.get("trial.error")) or blocked >= 0.5
+    return s.get(N.LOSS_REQUIRES_GRAD_GRAPH) is False or bool(s.get(N.TRIAL_ERROR)) or blocked >= 0.5
 
 
 @fix("optim.not_updating", stage="optim")
@@ -50,7 +51,7 @@ def train_the_model(ctx: Context, setup: Setup, option: int) -> Outcome:
     unheld = set(trainable) - spec.held
     if unheld:
         spec = spec.over(trainable)
-        foreign = s.get("optim.foreign")
+        foreign = s.get(N.OPTIM_FOREIGN)
         other = f"; it held {foreign} tensors of another model" if foreign else ""
         whats.append(f"{spec.name} rebuilt over the model's {len(trainable)} trainable parameters ({len(unheld)} were "
                      f"not in it{other})")  # fmt: skip
@@ -63,7 +64,7 @@ def train_the_model(ctx: Context, setup: Setup, option: int) -> Outcome:
 def heavy_decay(s: Signals, t: Thresholds, lr: float, decay: float) -> bool:
     """Weight decay that shrinks the weights faster than the gradient can hold them: lr * decay above its limit
     per step, or a fifth of the weight norm gone within the trial."""
-    shrink = s.get("weight.shrink_median")
+    shrink = s.get(N.WEIGHT_SHRINK_MEDIAN)
     shrunk = shrink is not None and shrink < t.min_trial_weight_kept
     return decay > 0 and (lr * decay >= t.max_decay_per_step or shrunk)
 
@@ -81,12 +82,12 @@ def less_regularization(ctx: Context, setup: Setup, option: int) -> Outcome:
     lr, decay = setup.spec.lr, float(setup.spec.hyper("weight_decay", 0.0) or 0.0)
     spec = setup.spec
     if heavy_decay(s, t, lr, decay):
-        sane = SANE_DECOUPLED_DECAY if s.get("optim.decoupled") else SANE_DECAY
+        sane = SANE_DECOUPLED_DECAY if s.get(N.OPTIM_DECOUPLED) else SANE_DECAY
         spec = spec.with_hyper(weight_decay=sane)
         whats.append(f"weight_decay {decay:g} -> {sane:g}")
         codes.append(optimizer_line(spec, setup.inner))
     if not whats:
-        functional = [k for k in (s.get("model.dropout") or {}) if k.startswith("F.")]
+        functional = [k for k in (s.get(N.MODEL_DROPOUT) or {}) if k.startswith("F.")]
         where = f" (F.dropout in forward: {', '.join(functional)})" if functional else ""
         return Refused(f"no dropout module or weight decay to lower{where}: change the rate in forward by hand")
     return Applied(setup.but(spec=spec), "; ".join(whats), "\n".join(codes))

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.clone import clone_model
 from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
 from torchmedic.lines import module_ref
@@ -64,16 +65,20 @@ def without_op(ctx: Context, setup: Setup, name: str, ordinal: int, scope: str) 
     )
 
 
-def _op(ctx: Context, prefix: str) -> tuple[str, int, str] | None:
+FINAL_OP = (N.OUTPUT_OP, N.OUTPUT_OP_ORDINAL, N.OUTPUT_OP_SCOPE)  # the last op of forward
+LOGIT_OP = (N.OUTPUT_LOGIT_OP, N.OUTPUT_LOGIT_OP_ORDINAL, N.OUTPUT_LOGIT_OP_SCOPE)  # the last activation on the logits
+
+
+def _op(ctx: Context, names: tuple[N.Name, N.Name, N.Name]) -> tuple[str, int, str] | None:
     s = ctx.signals
-    name, ordinal = s.get(f"{prefix}"), s.get(f"{prefix}_ordinal")
-    return None if name is None or ordinal is None else (name, int(ordinal), s.get(f"{prefix}_scope", ""))
+    name, ordinal = s.get(names[0]), s.get(names[1])
+    return None if name is None or ordinal is None else (name, int(ordinal), s.get(names[2], ""))
 
 
 @fix("loss.double_softmax", stage="loss")
 def drop_final_softmax(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Raw logits out of forward: the loss applies log_softmax itself."""
-    op = _op(ctx, "output.op")
+    op = _op(ctx, FINAL_OP)
     if op is None or op[0] not in ("softmax", "log_softmax"):
         return Refused("forward does not end with a softmax")
     if ctx.task.loss_kind == "nll":
@@ -88,7 +93,7 @@ def drop_final_softmax(ctx: Context, setup: Setup, option: int) -> Outcome:
 @fix("arch.output_activation", stage="loss")
 def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Unbounded scores out of forward: the activation on the logits (or regression output) removed."""
-    op = _op(ctx, "output.logit_op")
+    op = _op(ctx, LOGIT_OP)
     if op is None or op[0] not in RESTRICTING:
         return Refused("forward does not end with an activation that bounds the output")
     if op[0] in PROBABILITIES and ctx.task.threshold == 0.5 and ctx.task.kind in ("binary", "multilabel"):
@@ -99,7 +104,7 @@ def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
 @fix("arch.softmax_single_unit", stage="loss")
 def single_logit(ctx: Context, setup: Setup, option: int) -> Outcome:
     """One raw logit with a sigmoid loss: the softmax over one unit removed, BCELoss made BCEWithLogitsLoss."""
-    op = _op(ctx, "output.op")
+    op = _op(ctx, FINAL_OP)
     loss = innermost_loss(setup.loss_fn)
     kind = loss_kind_by_name(loss)
     if op is None or kind not in ("bce", "bce_logits"):

@@ -9,26 +9,27 @@ import statistics
 from collections import deque
 from typing import Any
 
+from torchmedic import signal_names as N
 from torchmedic.monitor.config import MonitorConfig
 from torchmedic.signals import Signals
 
-FIRST = ("loss", "grad.norm", "weight.norm", "output.between_std", "output.std")  # whole-model scalars
+FIRST = (N.LOSS, N.GRAD_NORM, N.WEIGHT_NORM, N.OUTPUT_BETWEEN_STD, N.OUTPUT_STD)  # whole-model scalars
 WINDOWED = (
-    "loss",
-    "update.ratio_max",
-    "update.ratio_median",
-    "weight.norm",
-    "input.mean",
-    "input.std",
-    "input.channel_mean",
-    "input.channel_std",
-    "output.between_std",
-    "eval_input.mean",
-    "eval_input.std",
-    "eval_input.channel_mean",
-    "eval_input.channel_std",
+    N.LOSS,
+    N.UPDATE_RATIO_MAX,
+    N.UPDATE_RATIO_MEDIAN,
+    N.WEIGHT_NORM,
+    N.INPUT_MEAN,
+    N.INPUT_STD,
+    N.INPUT_CHANNEL_MEAN,
+    N.INPUT_CHANNEL_STD,
+    N.OUTPUT_BETWEEN_STD,
+    N.EVAL_INPUT_MEAN,
+    N.EVAL_INPUT_STD,
+    N.EVAL_INPUT_CHANNEL_MEAN,
+    N.EVAL_INPUT_CHANNEL_STD,
 )
-DEAD = ("act.dead_fraction", "grad.dead_fraction")
+DEAD = (N.ACT_DEAD_FRACTION, N.GRAD_DEAD_FRACTION)
 MAX_DECADES = 12  # an LR 1e12 below its peak is as good as zero
 
 
@@ -56,18 +57,18 @@ class History:
         self.hists: deque[tuple[list[float], list[float]]] = deque(maxlen=config.window)  # (predicted, target)
         self.batch_entropy: deque[float] = deque(maxlen=config.window)
         self.target_total: list[float] = []
-        self.nonfinite = {"loss": 0, "input": 0, "target": 0}
+        self.nonfinite = {N.LOSS: 0, "input": 0, "target": 0}
         self.eval_captures = 0
 
     def update(self, s: Signals, step: int) -> None:
         """Add the run-level view of step `step` to its signals `s`."""
         self.sampled += 1
-        s.emit("monitor.step", step, step=step)
-        s.emit("monitor.sampled_steps", self.sampled, step=step)
+        s.emit(N.MONITOR_STEP, step, step=step)
+        s.emit(N.MONITOR_SAMPLED_STEPS, self.sampled, step=step)
         # init causes are judged on the first sampled steps, plus the samples it takes to confirm the last of them
-        s.emit("monitor.early", self.sampled < self.config.first_steps + self.config.confirm, step=step)
-        self.eval_captures += s.has("eval_input.mean")
-        s.emit("eval_input.captures", self.eval_captures, step=step)
+        s.emit(N.MONITOR_EARLY, self.sampled < self.config.first_steps + self.config.confirm, step=step)
+        self.eval_captures += s.has(N.EVAL_INPUT_MEAN)
+        s.emit(N.EVAL_INPUT_CAPTURES, self.eval_captures, step=step)
         self._scalars(s, step)
         self._learning_rate(s, step)
         self._dead(s, step)
@@ -79,7 +80,7 @@ class History:
             if name not in self.first and _finite(value):
                 self.first[name] = value
             if name in self.first:
-                s.emit(f"{name}.first", self.first[name], step=step)
+                s.emit(N.derived(name, "first"), self.first[name], step=step)
         for name in WINDOWED:
             value = s.get(name)
             if value is not None and (isinstance(value, list) or _finite(value)):
@@ -91,38 +92,40 @@ class History:
                 continue
             values = list(self.windows[name])
             if isinstance(values[0], list):
-                s.emit(f"{name}.recent", [statistics.fmean(col) for col in zip(*values, strict=True)], step=step)
+                s.emit(
+                    N.derived(name, "recent"), [statistics.fmean(col) for col in zip(*values, strict=True)], step=step
+                )
             else:
-                s.emit(f"{name}.recent", statistics.fmean(values), step=step)
-                s.emit(f"{name}.series", values, step=step)
-        for kind, name in (("loss", "loss"), ("input", "input.finite"), ("target", "target.finite")):
+                s.emit(N.derived(name, "recent"), statistics.fmean(values), step=step)
+                s.emit(N.derived(name, "series"), values, step=step)
+        for kind, name in (("loss", N.LOSS), ("input", N.INPUT_FINITE), ("target", N.TARGET_FINITE)):
             value = s.get(name)
-            if value is not None and (not _finite(value) or (name != "loss" and value < 1.0)):
+            if value is not None and (not _finite(value) or (name != N.LOSS and value < 1.0)):
                 self.nonfinite[kind] += 1
-            s.emit(f"{kind}.nonfinite_steps", self.nonfinite[kind], step=step)
-        ratios = list(self.windows["update.ratio_max"])
+            s.emit(N.derived(kind, "nonfinite_steps"), self.nonfinite[kind], step=step)
+        ratios = list(self.windows[N.UPDATE_RATIO_MAX])
         if ratios:
-            s.emit("update.ratio_max.peak", max(ratios), step=step)
+            s.emit(N.UPDATE_RATIO_MAX_PEAK, max(ratios), step=step)
 
     def _learning_rate(self, s: Signals, step: int) -> None:
-        lrs = {scope: v for scope, v in s.scoped("lr").items() if _finite(v)}
+        lrs = {scope: v for scope, v in s.scoped(N.LR).items() if _finite(v)}
         if not lrs:
             return
         for scope, lr in lrs.items():
             self.lr_peak[scope] = max(lr, self.lr_peak.get(scope, 0.0))
-            s.emit("lr.peak", self.lr_peak[scope], scope, step)
+            s.emit(N.LR_PEAK, self.lr_peak[scope], scope, step)
         fractions = [lr / self.lr_peak[scope] for scope, lr in lrs.items() if self.lr_peak[scope] > 0]
         if not fractions:
             return
         fraction = max(fractions)  # the group that still learns fastest decides whether training has stopped
-        s.emit("lr.fraction", fraction, step=step)
+        s.emit(N.LR_FRACTION, fraction, step=step)
         decades = MAX_DECADES if fraction <= 0 else min(MAX_DECADES, math.floor(-math.log10(fraction) + 1e-9))
         for k in list(self.lr_decades):
             if k > decades:
                 del self.lr_decades[k]  # the LR came back up
         for k in range(1, decades + 1):
             self.lr_decades.setdefault(k, step)
-        s.emit("lr.decade_steps", {str(k): v for k, v in sorted(self.lr_decades.items())}, step=step)
+        s.emit(N.LR_DECADE_STEPS, {str(k): v for k, v in sorted(self.lr_decades.items())}, step=step)
 
     def _dead(self, s: Signals, step: int) -> None:
         for name in DEAD:
@@ -133,10 +136,10 @@ class History:
                 if self.sampled <= self.config.first_steps:
                     self.baseline[key] = min(value, self.baseline.get(key, value))
                 if key in self.baseline:
-                    s.emit(f"{name}.baseline", self.baseline[key], scope, step)
+                    s.emit(N.derived(name, "baseline"), self.baseline[key], scope, step)
 
     def _histograms(self, s: Signals, step: int) -> None:
-        pred, target = s.get("pred.hist"), s.get("target.hist")
+        pred, target = s.get(N.PRED_HIST), s.get(N.TARGET_HIST)
         if not isinstance(pred, list) or not isinstance(target, list) or len(pred) != len(target):
             return
         if self.hists and len(self.hists[-1][1]) != len(target):
@@ -147,11 +150,11 @@ class History:
             [a + b for a, b in zip(self.target_total, target, strict=True)] if self.target_total else list(target)
         )
         self.batch_entropy.append(_entropy(target))
-        s.emit("pred.entropy", _entropy(pred), step=step)
-        s.emit("target.entropy", self.batch_entropy[-1], step=step)
-        s.emit("pred.hist.window", [sum(col) for col in zip(*(p for p, _ in self.hists), strict=True)], step=step)
-        s.emit("target.hist.window", [sum(col) for col in zip(*(t for _, t in self.hists), strict=True)], step=step)
-        s.emit("target.hist.total", list(self.target_total), step=step)
-        s.emit("target.entropy.total", _entropy(self.target_total), step=step)
-        s.emit("target.batch_entropy.recent", statistics.fmean(self.batch_entropy), step=step)
-        s.emit("target.batch_size", sum(target), step=step)
+        s.emit(N.PRED_ENTROPY, _entropy(pred), step=step)
+        s.emit(N.TARGET_ENTROPY, self.batch_entropy[-1], step=step)
+        s.emit(N.PRED_HIST_WINDOW, [sum(col) for col in zip(*(p for p, _ in self.hists), strict=True)], step=step)
+        s.emit(N.TARGET_HIST_WINDOW, [sum(col) for col in zip(*(t for _, t in self.hists), strict=True)], step=step)
+        s.emit(N.TARGET_HIST_TOTAL, list(self.target_total), step=step)
+        s.emit(N.TARGET_ENTROPY_TOTAL, _entropy(self.target_total), step=step)
+        s.emit(N.TARGET_BATCH_ENTROPY_RECENT, statistics.fmean(self.batch_entropy), step=step)
+        s.emit(N.TARGET_BATCH_SIZE, sum(target), step=step)

@@ -8,9 +8,10 @@ from typing import Any
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic.signals import Signals, Value
 
-Key = tuple[str, str]  # (signal name, scope)
+Key = tuple[N.Name, str]  # (signal name, scope)
 MEAN, SUM, LOCAL = "mean", "sum", "local"  # across ranks: averaged, added up (counts), or this rank's own
 
 
@@ -23,7 +24,7 @@ class StepRecord:
 
     step: int
     tensors: dict[Key, tuple[torch.Tensor, str]] = field(default_factory=dict)  # value, how ranks combine it
-    scopes: dict[str, list[str]] = field(default_factory=dict)  # name -> scope of each entry of a per-layer vector
+    scopes: dict[N.Name, list[str]] = field(default_factory=dict)  # name -> scope of each entry of a per-layer vector
     values: dict[Key, Value] = field(default_factory=dict)
     loss: torch.Tensor | None = None
     outputs: torch.Tensor | None = None
@@ -31,17 +32,17 @@ class StepRecord:
     loss_kind: str | None = None
     logged: bool = False  # `log()` already filled this record
 
-    def put(self, name: str, value: torch.Tensor, scope: str = "", *, across: str = MEAN) -> None:
+    def put(self, name: N.Name, value: torch.Tensor, scope: str = "", *, across: str = MEAN) -> None:
         """A tensor statistic (0-d or 1-d) and how ranks combine it: MEAN, SUM (counts) or LOCAL (measured where
         only some ranks may run, such as evaluation: every rank must reduce the same statistics)."""
         self.tensors[(name, scope)] = (value.detach(), across)
 
-    def put_scoped(self, name: str, values: torch.Tensor, scopes: list[str]) -> None:
+    def put_scoped(self, name: N.Name, values: torch.Tensor, scopes: list[str]) -> None:
         """One statistic for many layers at once: entry i of the 1-d `values` belongs to `scopes[i]`."""
         self.tensors[(name, "*")] = (values.detach(), MEAN)
         self.scopes[name] = list(scopes)
 
-    def note(self, name: str, value: Value, scope: str = "") -> None:
+    def note(self, name: N.Name, value: Value, scope: str = "") -> None:
         """A value known without touching the device (a flag, a count, a shape)."""
         self.values[(name, scope)] = value
 

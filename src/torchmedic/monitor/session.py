@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import torchmedic.rules  # noqa: F401  (registers the live rules)
+from torchmedic import signal_names as N
 from torchmedic.batch import primary_output
 from torchmedic.errors import TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Finding
@@ -220,9 +221,9 @@ class Session:
                 self._call(probe, "finish", record)
             rank, world = distributed.rank(), distributed.world_size()
             if world > 1:  # every rank must stop at the same step, so the decision travels with the statistics
-                record.put("monitor.stop", torch.tensor(float(self._stop_finding is not None)), across=SUM)
+                record.put(N.MONITOR_STOP, torch.tensor(float(self._stop_finding is not None)), across=SUM)
             signals = record.resolve(distributed.all_reduce_sum if world > 1 else None, world)
-            self._stopping = self._stopping or signals.get("monitor.stop", 0.0) > 0
+            self._stopping = self._stopping or signals.get(N.MONITOR_STOP, 0.0) > 0
             self.history.update(signals, record.step)
             self.signals = signals
             if rank == 0:

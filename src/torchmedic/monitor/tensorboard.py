@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Finding
 from torchmedic.rules.live.common import finite
 from torchmedic.signals import Signals
@@ -13,26 +14,26 @@ from torchmedic.signals import Signals
 log = logging.getLogger("torchmedic.monitor")
 
 # signal name -> tag pattern; {scope} is the layer, parameter or param group
-TAGS = {
-    "loss": "loss",
-    "lr": "lr/{scope}",
-    "grad.norm": "grad_norm/{scope}",
-    "weight.norm": "weight_norm/{scope}",
-    "update.ratio": "update_ratio/{scope}",
-    "act.mean": "act/{scope}/mean",
-    "act.std": "act/{scope}/std",
-    "act.between_std": "act/{scope}/between_std",
-    "act.dead_fraction": "act/{scope}/dead_fraction",
-    "act.saturation": "act/{scope}/saturation",
-    "grad.dead_fraction": "grad_dead_fraction/{scope}",
-    "input.mean": "input/mean",
-    "input.std": "input/std",
-    "output.between_std": "output/between_std",
-    "output.std": "output/std",
-    "pred.entropy": "pred/entropy",
-    "target.entropy": "target/entropy",
+TAGS: dict[str, str] = {
+    N.LOSS: N.LOSS,
+    N.LR: "lr/{scope}",
+    N.GRAD_NORM: "grad_norm/{scope}",
+    N.WEIGHT_NORM: "weight_norm/{scope}",
+    N.UPDATE_RATIO: "update_ratio/{scope}",
+    N.ACT_MEAN: "act/{scope}/mean",
+    N.ACT_STD: "act/{scope}/std",
+    N.ACT_BETWEEN_STD: "act/{scope}/between_std",
+    N.ACT_DEAD_FRACTION: "act/{scope}/dead_fraction",
+    N.ACT_SATURATION: "act/{scope}/saturation",
+    N.GRAD_DEAD_FRACTION: "grad_dead_fraction/{scope}",
+    N.INPUT_MEAN: "input/mean",
+    N.INPUT_STD: "input/std",
+    N.OUTPUT_BETWEEN_STD: "output/between_std",
+    N.OUTPUT_STD: "output/std",
+    N.PRED_ENTROPY: "pred/entropy",
+    N.TARGET_ENTROPY: "target/entropy",
 }
-HISTOGRAMS = {"pred.hist": "pred/classes", "target.hist": "target/classes"}
+HISTOGRAMS = {N.PRED_HIST: "pred/classes", N.TARGET_HIST: "target/classes"}
 
 
 def tensorboard_writer(log_dir: str | Path) -> Any | None:

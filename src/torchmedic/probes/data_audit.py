@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler
 
+from torchmedic import signal_names as N
 from torchmedic.batch import Batch, unpack
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
@@ -127,66 +128,66 @@ def _is_label_like(t: torch.Tensor) -> bool:
 @probe("data_audit", order=10)
 def data_audit(ctx: Context) -> None:
     s, batches = ctx.signals, ctx.audit
-    s.emit("data.batches_read", len(batches))
-    s.emit("data.samples_read", sum(b.size for b in batches))
-    s.emit("data.batch_size", batches[0].size)
-    s.emit("data.sampler", _sampler(ctx.loader))
+    s.emit(N.DATA_BATCHES_READ, len(batches))
+    s.emit(N.DATA_SAMPLES_READ, sum(b.size for b in batches))
+    s.emit(N.DATA_BATCH_SIZE, batches[0].size)
+    s.emit(N.DATA_SAMPLER, _sampler(ctx.loader))
     x0 = batches[0].first_input
-    s.emit("input.dtype", str(x0.dtype).replace("torch.", ""))
-    s.emit("input.shape", list(x0.shape))
+    s.emit(N.INPUT_DTYPE, str(x0.dtype).replace("torch.", ""))
+    s.emit(N.INPUT_SHAPE, list(x0.shape))
     mean, std, low, high = _channel_moments(batches)
     if mean:
-        s.emit("input.channel_mean", mean)
-        s.emit("input.channel_std", std)
-        s.emit("input.rms", (sum(m * m + d * d for m, d in zip(mean, std, strict=True)) / len(mean)) ** 0.5)
-        s.emit("input.min", low)
-        s.emit("input.max", high)
+        s.emit(N.INPUT_CHANNEL_MEAN, mean)
+        s.emit(N.INPUT_CHANNEL_STD, std)
+        s.emit(N.INPUT_RMS, (sum(m * m + d * d for m, d in zip(mean, std, strict=True)) / len(mean)) ** 0.5)
+        s.emit(N.INPUT_MIN, low)
+        s.emit(N.INPUT_MAX, high)
     inputs_bad = sum(int((~torch.isfinite(b.first_input)).sum()) for b in batches if b.first_input.is_floating_point())
-    s.emit("input.nonfinite", inputs_bad)
+    s.emit(N.INPUT_NONFINITE, inputs_bad)
     if inputs_bad:
         ctx.untrainable = "the inputs hold NaN/Inf: every training step would be NaN"
-    s.emit("input.duplicate_share", _duplicate_share(batches))
-    s.emit("input.variation", _variation(batches))
+    s.emit(N.INPUT_DUPLICATE_SHARE, _duplicate_share(batches))
+    s.emit(N.INPUT_VARIATION, _variation(batches))
     targets = [b.targets for b in batches if b.targets is not None]
     if not targets:
         return
     t = torch.cat([x.detach().flatten().cpu() for x in targets])
-    s.emit("target.dtype", str(targets[0].dtype).replace("torch.", ""))
-    s.emit("target.shape", list(targets[0].shape))
+    s.emit(N.TARGET_DTYPE, str(targets[0].dtype).replace("torch.", ""))
+    s.emit(N.TARGET_SHAPE, list(targets[0].shape))
     targets_bad = int((~torch.isfinite(t)).sum()) if t.is_floating_point() else 0
-    s.emit("target.nonfinite", targets_bad)
+    s.emit(N.TARGET_NONFINITE, targets_bad)
     if targets_bad:
         ctx.untrainable = "the targets hold NaN/Inf: every training step would be NaN"
     finite = t[torch.isfinite(t)] if t.is_floating_point() else t
     if finite.numel():
-        s.emit("target.min", float(finite.min()))
-        s.emit("target.max", float(finite.max()))
-        s.emit("target.mean", float(finite.double().mean()))
-        s.emit("target.std", float(finite.double().std()) if finite.numel() > 1 else 0.0)
+        s.emit(N.TARGET_MIN, float(finite.min()))
+        s.emit(N.TARGET_MAX, float(finite.max()))
+        s.emit(N.TARGET_MEAN, float(finite.double().mean()))
+        s.emit(N.TARGET_STD, float(finite.double().std()) if finite.numel() > 1 else 0.0)
     values = torch.unique(finite)
     if values.numel() <= MAX_DISTINCT:
-        s.emit("target.values", [float(x) for x in values])
+        s.emit(N.TARGET_VALUES, [float(x) for x in values])
     if not _is_label_like(finite) or ctx.task.kind == "multilabel":
         return
     classes = max(int(finite.max()) + 1, int(ctx.task.num_classes or 0))
     hist = class_histogram(finite, classes)
-    s.emit("target.histogram", hist.tolist())
-    s.emit("target.classes_present", int((hist > 0).sum()))
-    s.emit("target.majority_share", float(hist.max()) / max(1, int(hist.sum())))
-    s.emit("target.entropy", entropy(hist))
+    s.emit(N.TARGET_HISTOGRAM, hist.tolist())
+    s.emit(N.TARGET_CLASSES_PRESENT, int((hist > 0).sum()))
+    s.emit(N.TARGET_MAJORITY_SHARE, float(hist.max()) / max(1, int(hist.sum())))
+    s.emit(N.TARGET_ENTROPY, entropy(hist))
     per_batch = [entropy(class_histogram(x.flatten(), classes)) for x in targets if x.numel() > 1]
     if per_batch:
-        s.emit("target.batch_entropy", sum(per_batch) / len(per_batch))
+        s.emit(N.TARGET_BATCH_ENTROPY, sum(per_batch) / len(per_batch))
     whole = _dataset_targets(ctx.loader)
     if whole is not None and _is_label_like(whole):
         hist = class_histogram(whole, max(classes, int(whole.max()) + 1))
-        s.emit("dataset.histogram", hist.tolist())
-        s.emit("dataset.entropy", entropy(hist))
-        s.emit("dataset.majority_share", float(hist.max()) / max(1, int(hist.sum())))
-        s.emit("dataset.classes_present", int((hist > 0).sum()))
+        s.emit(N.DATASET_HISTOGRAM, hist.tolist())
+        s.emit(N.DATASET_ENTROPY, entropy(hist))
+        s.emit(N.DATASET_MAJORITY_SHARE, float(hist.max()) / max(1, int(hist.sum())))
+        s.emit(N.DATASET_CLASSES_PRESENT, int((hist > 0).sum()))
     sizes = [x.numel() for x in targets if x.numel() > 1]
     if sizes:
-        s.emit("target.shuffled_batch_entropy", expected_batch_entropy(hist, sizes[0]))
+        s.emit(N.TARGET_SHUFFLED_BATCH_ENTROPY, expected_batch_entropy(hist, sizes[0]))
 
 
 def expected_batch_entropy(hist: torch.Tensor, batch_size: int, draws: int = 64) -> float:

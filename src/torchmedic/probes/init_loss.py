@@ -7,6 +7,7 @@ import warnings
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.floor import constant_floor
 from torchmedic.metrics import loss_value
@@ -17,18 +18,18 @@ from torchmedic.probes.registry import probe
 def init_loss(ctx: Context) -> None:
     s, out = ctx.signals, ctx.output
     targets = ctx.train[0].loss_targets
-    s.emit("output.shape", list(out.shape))
-    s.emit("loss.kind", ctx.task.loss_kind)
-    s.emit("task.kind", ctx.task.kind)
+    s.emit(N.OUTPUT_SHAPE, list(out.shape))
+    s.emit(N.LOSS_KIND, ctx.task.loss_kind)
+    s.emit(N.TASK_KIND, ctx.task.kind)
     if ctx.task.num_classes is not None:
-        s.emit("task.num_classes", ctx.task.num_classes)
+        s.emit(N.TASK_NUM_CLASSES, ctx.task.num_classes)
     if out.shape != targets.shape:
         try:
             broadcast = torch.broadcast_shapes(out.shape, targets.shape)
-            s.emit("loss.broadcast_shape", list(broadcast))
-            s.emit("loss.broadcasts", broadcast.numel() > max(out.numel(), targets.numel()))
+            s.emit(N.LOSS_BROADCAST_SHAPE, list(broadcast))
+            s.emit(N.LOSS_BROADCASTS, broadcast.numel() > max(out.numel(), targets.numel()))
         except RuntimeError:
-            s.emit("loss.broadcasts", False)
+            s.emit(N.LOSS_BROADCASTS, False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -36,20 +37,20 @@ def init_loss(ctx: Context) -> None:
                 loss = loss_value(ctx.loss_fn, ctx.outputs, targets)
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            s.emit("loss.error", f"{type(exc).__name__}: {first_line}")
+            s.emit(N.LOSS_ERROR, f"{type(exc).__name__}: {first_line}")
             ctx.untrainable = "the loss raises on the model's output"
             return
     messages = [str(w.message) for w in caught if "size" in str(w.message) or "broadcast" in str(w.message)]
     if messages:
-        s.emit("loss.broadcast_warning", messages[0])
-    s.emit("loss.init", float(loss))
+        s.emit(N.LOSS_BROADCAST_WARNING, messages[0])
+    s.emit(N.LOSS_INIT, float(loss))
     graph = _loss_has_graph(ctx)
     if graph is not None:
-        s.emit("loss.requires_grad_graph", graph)
+        s.emit(N.LOSS_REQUIRES_GRAD_GRAPH, graph)
     if ctx.task.kind == "multiclass" and ctx.task.num_classes and ctx.task.num_classes > 1:
-        s.emit("loss.ln_c", math.log(ctx.task.num_classes))
+        s.emit(N.LOSS_LN_C, math.log(ctx.task.num_classes))
     try:
-        s.emit("loss.floor", constant_floor(ctx.loss_fn, ctx.outputs, targets, ctx.task))
+        s.emit(N.LOSS_FLOOR, constant_floor(ctx.loss_fn, ctx.outputs, targets, ctx.task))
     except Exception:
         ctx.notes.append("the loss of a constant output could not be computed")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from torchmedic import signal_names as N
 from torchmedic.batch import concat
 from torchmedic.context import Context
 from torchmedic.probes.permutation import fits_but_does_not_generalize
@@ -82,4 +83,4 @@ def linear_probe(ctx: Context) -> None:
         gain = _classify(x[fit], labels[fit], x[test], labels[test], classes)
     else:
         gain = _regress(x[fit], y[fit].float(), x[test], y[test].float())
-    ctx.signals.emit("linear.held_out_gain", gain)
+    ctx.signals.emit(N.LINEAR_HELD_OUT_GAIN, gain)

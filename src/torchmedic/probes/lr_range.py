@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
 from torchmedic.probes.trial_probe import stuck
@@ -11,12 +12,12 @@ from torchmedic.probes.trial_probe import stuck
 def lr_range(ctx: Context) -> None:
     result = ctx.range_test(ctx.setup())
     s = ctx.signals
-    s.emit("lr_range.flat", result.flat)
-    s.emit("lr_range.method", result.method)
-    s.emit("lr_range.confidence", result.confidence)
-    s.emit("lr_range.stop", result.stop.value)
+    s.emit(N.LR_RANGE_FLAT, result.flat)
+    s.emit(N.LR_RANGE_METHOD, result.method)
+    s.emit(N.LR_RANGE_CONFIDENCE, result.confidence)
+    s.emit(N.LR_RANGE_STOP, result.stop.value)
     if result.suggestion is not None:
-        s.emit("lr_range.suggestion", result.suggestion)
+        s.emit(N.LR_RANGE_SUGGESTION, result.suggestion)
     finite = [(loss, lr) for lr, loss in zip(result.lrs, result.smoothed, strict=False) if loss == loss]
     if finite:
-        s.emit("lr_range.best_lr", min(finite)[1])
+        s.emit(N.LR_RANGE_BEST_LR, min(finite)[1])

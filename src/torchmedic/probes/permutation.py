@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
 from torchmedic.probes.trial_probe import control_setup, stuck
@@ -13,7 +14,7 @@ def fits_but_does_not_generalize(ctx: Context) -> bool:
     """The baseline shows the symptom on held-out samples although the model fits its training batches (or one
     of them): the labels themselves are the next suspect."""
     s, t = ctx.signals, ctx.config.thresholds
-    fit = max(s.get("trial.gain", -1.0), s.get("overfit.gain", -1.0))
+    fit = max(s.get(N.TRIAL_GAIN, -1.0), s.get(N.OVERFIT_GAIN, -1.0))
     return stuck(ctx) and fit >= t.min_gain and ctx.train[0].targets is not None
 
 
@@ -29,7 +30,7 @@ def label_permutation(ctx: Context) -> None:
     real_setup = control_setup(ctx)
     real = ctx.trials["baseline"] if real_setup.spec == ctx.spec else ctx.trial(real_setup, "real labels")
     shuffled = ctx.trial(control_setup(ctx).but(train=tuple(permuted)), "permuted labels")
-    ctx.signals.emit("permutation.lr", real.lr)
-    ctx.signals.emit("permutation.fit_gain", max(real.after_train.gain, ctx.signals.get("overfit.gain", -1.0)))
-    ctx.signals.emit("permutation.real_gain", real.after_held_out.gain)
-    ctx.signals.emit("permutation.permuted_gain", shuffled.after_held_out.gain)
+    ctx.signals.emit(N.PERMUTATION_LR, real.lr)
+    ctx.signals.emit(N.PERMUTATION_FIT_GAIN, max(real.after_train.gain, ctx.signals.get(N.OVERFIT_GAIN, -1.0)))
+    ctx.signals.emit(N.PERMUTATION_REAL_GAIN, real.after_held_out.gain)
+    ctx.signals.emit(N.PERMUTATION_PERMUTED_GAIN, shuffled.after_held_out.gain)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic.batch import Batch, primary_output
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
@@ -30,8 +31,8 @@ def input_sensitivity(ctx: Context) -> None:
     shifted = flat.roll(1, dims=0)
     scale = float(flat.abs().mean())
     change = float((flat - shifted).abs().mean())
-    ctx.signals.emit("sensitivity.output_change", change)
-    ctx.signals.emit("sensitivity.relative", change / scale if scale > 0 else 0.0)
+    ctx.signals.emit(N.SENSITIVITY_OUTPUT_CHANGE, change)
+    ctx.signals.emit(N.SENSITIVITY_RELATIVE, change / scale if scale > 0 else 0.0)
 
 
 @probe("batch_independence", order=70)
@@ -44,8 +45,8 @@ def batch_independence(ctx: Context) -> None:
     model = ctx.copy().eval()
     out = _eval_output(model, batch)
     if out is None or out.dim() == 0 or out.shape[0] != batch.size:
-        ctx.signals.emit("batch.output_rows", None if out is None or out.dim() == 0 else int(out.shape[0]))
-        ctx.signals.emit("batch.input_rows", batch.size)
+        ctx.signals.emit(N.BATCH_OUTPUT_ROWS, None if out is None or out.dim() == 0 else int(out.shape[0]))
+        ctx.signals.emit(N.BATCH_INPUT_ROWS, batch.size)
         return
     inputs = batch.inputs if isinstance(batch.inputs, tuple) else (batch.inputs,)
     changed = []
@@ -64,4 +65,4 @@ def batch_independence(ctx: Context) -> None:
     if not bool(finite.any()):
         return
     scale = float(rest[finite].abs().mean()) + 1e-12
-    ctx.signals.emit("batch.mixing", float((rest - rest_other)[finite].abs().max()) / scale)
+    ctx.signals.emit(N.BATCH_MIXING, float((rest - rest_other)[finite].abs().max()) / scale)

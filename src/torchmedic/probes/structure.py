@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.layers import weight_gain, weight_layers
 from torchmedic.probes.registry import probe
@@ -25,64 +26,64 @@ def structure(ctx: Context) -> None:
     s, model, spec = ctx.signals, ctx.base, ctx.spec
     named = dict(model.named_parameters())
     trainable = {n for n, p in named.items() if p.requires_grad}
-    s.emit("model.class", type(ctx.model).__name__)
-    s.emit("model.params", sum(p.numel() for p in named.values()))
-    s.emit("model.trainable_params", sum(named[n].numel() for n in trainable))
-    s.emit("model.frozen", sorted(set(named) - trainable))
-    s.emit("optim.class", spec.name)
-    s.emit("optim.default", spec.is_default)
-    s.emit("optim.lr", spec.lr)
-    s.emit("optim.weight_decay", float(spec.hyper("weight_decay", 0.0) or 0.0))
-    s.emit("optim.momentum", float(spec.hyper("momentum", 0.0) or 0.0))
-    s.emit("optim.held", sorted(spec.held))
+    s.emit(N.MODEL_CLASS, type(ctx.model).__name__)
+    s.emit(N.MODEL_PARAMS, sum(p.numel() for p in named.values()))
+    s.emit(N.MODEL_TRAINABLE_PARAMS, sum(named[n].numel() for n in trainable))
+    s.emit(N.MODEL_FROZEN, sorted(set(named) - trainable))
+    s.emit(N.OPTIM_CLASS, spec.name)
+    s.emit(N.OPTIM_DEFAULT, spec.is_default)
+    s.emit(N.OPTIM_LR, spec.lr)
+    s.emit(N.OPTIM_WEIGHT_DECAY, float(spec.hyper("weight_decay", 0.0) or 0.0))
+    s.emit(N.OPTIM_MOMENTUM, float(spec.hyper("momentum", 0.0) or 0.0))
+    s.emit(N.OPTIM_HELD, sorted(spec.held))
     total = max(1, sum(p.numel() for p in named.values()))
-    s.emit("optim.held_share", sum(named[n].numel() for n in spec.held if n in named) / total)
-    s.emit("optim.unheld_trainable", sorted(trainable - spec.held))
-    s.emit("optim.foreign", spec.foreign)
-    s.emit("optim.decoupled", spec.name == "AdamW" or bool(spec.hyper("decoupled_weight_decay", False)))
+    s.emit(N.OPTIM_HELD_SHARE, sum(named[n].numel() for n in spec.held if n in named) / total)
+    s.emit(N.OPTIM_UNHELD_TRAINABLE, sorted(trainable - spec.held))
+    s.emit(N.OPTIM_FOREIGN, spec.foreign)
+    s.emit(N.OPTIM_DECOUPLED, spec.name == "AdamW" or bool(spec.hyper("decoupled_weight_decay", False)))
     dropouts = {n: float(m.p) for n, m in model.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd)}
     batchnorms = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    s.emit("model.batchnorm", batchnorms)
+    s.emit(N.MODEL_BATCHNORM, batchnorms)
     for name, module in weight_layers(model):
         gain = weight_gain(module)
         if gain is not None:
-            s.emit("weight.gain", gain, name)
+            s.emit(N.WEIGHT_GAIN, gain, name)
         weight = getattr(module, "weight", None)
         if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and weight.shape[0] > 1:
-            s.emit("weight.distinct_rows", distinct_rows(weight), name)
-            s.emit("weight.rows", int(weight.shape[0]), name)
+            s.emit(N.WEIGHT_DISTINCT_ROWS, distinct_rows(weight), name)
+            s.emit(N.WEIGHT_ROWS, int(weight.shape[0]), name)
         bias = getattr(module, "bias", None)
         if isinstance(bias, torch.Tensor):
-            s.emit("bias.mean", float(bias.detach().float().mean()), name)
+            s.emit(N.BIAS_MEAN, float(bias.detach().float().mean()), name)
     trace, _ = trace_forward(clone_for_trace(ctx), ctx.train[0])
     for op in trace.ops:
         if op.name.startswith("dropout") and "p" in op.args:
             dropouts.setdefault(op.scope or f"F.{op.name}#{op.ordinal}", float(op.args["p"]))
-    s.emit("model.dropout", dropouts)
+    s.emit(N.MODEL_DROPOUT, dropouts)
     final = trace.output_op()
     if final is not None:
-        s.emit("output.op", final.name)
-        s.emit("output.op_scope", final.scope)
-        s.emit("output.op_ordinal", final.ordinal)
-        s.emit("output.op_module", trace.module_types.get(final.scope, ""))
+        s.emit(N.OUTPUT_OP, final.name)
+        s.emit(N.OUTPUT_OP_SCOPE, final.scope)
+        s.emit(N.OUTPUT_OP_ORDINAL, final.ordinal)
+        s.emit(N.OUTPUT_OP_MODULE, trace.module_types.get(final.scope, ""))
         if "dim" in final.args:
-            s.emit("output.op_dim", final.args["dim"])
+            s.emit(N.OUTPUT_OP_DIM, final.args["dim"])
         logit: Op | None = final
         if final.name in ("softmax", "log_softmax") and final.inputs:
             logit = trace.producer(final.inputs[0])
             while logit is not None and logit.name in TRANSPARENT and logit.inputs:
                 logit = trace.producer(logit.inputs[0])
         if logit is not None:
-            s.emit("output.logit_op", logit.name)
-            s.emit("output.logit_op_scope", logit.scope)
-            s.emit("output.logit_op_ordinal", logit.ordinal)
+            s.emit(N.OUTPUT_LOGIT_OP, logit.name)
+            s.emit(N.OUTPUT_LOGIT_OP_SCOPE, logit.scope)
+            s.emit(N.OUTPUT_LOGIT_OP_ORDINAL, logit.ordinal)
     layers = [n for n, _ in weight_layers(model)]
     heads = [n for n in layers if n in trace.module_outputs]
     if heads:
-        s.emit("model.head", heads[-1])
-        s.emit("model.following", {n: getattr(trace.following_activation(n), "name", "") for n in heads})
+        s.emit(N.MODEL_HEAD, heads[-1])
+        s.emit(N.MODEL_FOLLOWING, {n: getattr(trace.following_activation(n), "name", "") for n in heads})
     softmax_dims = [op.args.get("dim") for op in trace.ops if op.name in ("softmax", "log_softmax")]
-    s.emit("model.softmax_dims", softmax_dims)
+    s.emit(N.MODEL_SOFTMAX_DIMS, softmax_dims)
 
 
 def clone_for_trace(ctx: Context) -> nn.Module:

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic import stats
 from torchmedic.monitor.context import Context, unwrap
 from torchmedic.monitor.probes.base import Probe, stack, subsample
@@ -15,7 +16,6 @@ from torchmedic.monitor.record import StepRecord
 RECTIFIERS = (nn.ReLU, nn.ReLU6)  # an output exactly 0 for every sample marks a dead unit
 SQUASHERS = {nn.Tanh: (-1.0, 1.0), nn.Sigmoid: (0.0, 1.0), nn.Hardtanh: (-1.0, 1.0)}
 ACTIVATIONS = (*RECTIFIERS, *SQUASHERS, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Softplus)
-SATURATION_MARGIN = 0.01  # within 1% of the range from a bound, tanh/sigmoid pass < ~4% of their peak gradient
 
 
 class ActivationProbe(Probe):
@@ -54,9 +54,7 @@ class ActivationProbe(Probe):
                 self._dead[name] = stats.dead_fraction_tensor(x)
             bounds = next((b for cls, b in SQUASHERS.items() if isinstance(module, cls)), None)
             if bounds is not None:
-                low, high = bounds
-                margin = SATURATION_MARGIN * (high - low)
-                self._saturation[name] = ((x <= low + margin) | (x >= high - margin)).float().mean()
+                self._saturation[name] = stats.saturated_fraction_tensor(x, *bounds)
 
         return hook
 
@@ -64,12 +62,12 @@ class ActivationProbe(Probe):
         if self._scale:
             names = list(self._scale)
             table = stack(list(self._scale.values()))  # (layers, 3)
-            record.put_scoped("act.mean", table[:, 0], names)
-            record.put_scoped("act.std", table[:, 1], names)
-            record.put_scoped("act.between_std", table[:, 2], names)
-            record.note("act.layers", names)
+            record.put_scoped(N.ACT_MEAN, table[:, 0], names)
+            record.put_scoped(N.ACT_STD, table[:, 1], names)
+            record.put_scoped(N.ACT_BETWEEN_STD, table[:, 2], names)
+            record.note(N.ACT_LAYERS, names)
         if self._dead:
-            record.put_scoped("act.dead_fraction", stack(list(self._dead.values())), list(self._dead))
+            record.put_scoped(N.ACT_DEAD_FRACTION, stack(list(self._dead.values())), list(self._dead))
         if self._saturation:
-            record.put_scoped("act.saturation", stack(list(self._saturation.values())), list(self._saturation))
+            record.put_scoped(N.ACT_SATURATION, stack(list(self._saturation.values())), list(self._saturation))
         self._scale, self._dead, self._saturation = {}, {}, {}

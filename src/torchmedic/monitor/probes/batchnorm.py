@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.monitor.context import Context, unwrap
 from torchmedic.monitor.probes.base import Probe
 from torchmedic.monitor.record import StepRecord
@@ -37,4 +38,4 @@ class BatchNormProbe(Probe):
 
     def before_step(self, record: StepRecord) -> None:
         if self._smallest is not None:
-            record.note("bn.batch_size", self._smallest)
+            record.note(N.BN_BATCH_SIZE, self._smallest)

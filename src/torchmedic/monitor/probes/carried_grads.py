@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic.monitor.context import Context
 from torchmedic.monitor.probes.base import Probe, stack
 from torchmedic.monitor.record import StepRecord
@@ -43,10 +44,10 @@ class CarriedGradProbe(Probe):
         if not self._stale:
             return
         if any(s is None for s in self._stale):
-            record.note("grad.carried_over", False)
+            record.note(N.GRAD_CARRIED_OVER, False)
         else:  # all present: carried over unless one of them was zeroed in place (zero_grad(set_to_none=False))
-            record.put("grad.stale_min", stack([s for s in self._stale if s is not None]).min())
-        record.note("grad.backwards", len(self._stale))
+            record.put(N.GRAD_STALE_MIN, stack([s for s in self._stale if s is not None]).min())
+        record.note(N.GRAD_BACKWARDS, len(self._stale))
         self._stale = []
 
     def disarm(self) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic import stats
 from torchmedic.monitor.config import MonitorConfig
 from torchmedic.monitor.context import FORWARDS, Context
@@ -78,8 +79,8 @@ class InputProbe(Probe):
                 x = first_tensor(args, kwargs)
                 if x is not None and x.is_floating_point():
                     for key, value in input_stats(x, self.ctx.config).items():
-                        record.put(f"input.{key}", value)
-                record.note("input.float", x is not None and x.is_floating_point())
+                        record.put(N.derived("input", key), value)
+                record.note(N.INPUT_FLOAT, x is not None and x.is_floating_point())
             return
         self.eval_forwards += 1
         self.train_mode_eval_forwards += module.training
@@ -90,10 +91,10 @@ class InputProbe(Probe):
                 self._eval = input_stats(x, self.ctx.config)
 
     def finish(self, record: StepRecord) -> None:
-        record.note("eval.forwards", self.eval_forwards)
-        record.note("eval.train_mode_forwards", self.train_mode_eval_forwards)
+        record.note(N.EVAL_FORWARDS, self.eval_forwards)
+        record.note(N.EVAL_TRAIN_MODE_FORWARDS, self.train_mode_eval_forwards)
         for key, value in self._eval.items():  # evaluation may run on rank 0 only
-            record.put(f"eval_input.{key}", value, across=LOCAL)
+            record.put(N.derived("eval_input", key), value, across=LOCAL)
         self._eval = {}
 
     def disarm(self) -> None:

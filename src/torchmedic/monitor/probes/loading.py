@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.monitor.context import Context, unwrap
 from torchmedic.monitor.probes.base import Probe
 from torchmedic.monitor.record import StepRecord
@@ -65,11 +66,11 @@ class LoadProbe(Probe):
         if not relevant:
             return
         event, where = max(relevant, key=lambda pair: pair[0].missing_fraction)
-        record.note("load.missing_fraction", event.missing_fraction)
-        record.note("load.expected", event.expected)
-        record.note("load.missing", len(event.missing))
-        record.note("load.unexpected", len(event.unexpected))
-        record.note("load.missing_keys", event.missing[:MAX_KEYS])
-        record.note("load.unexpected_keys", event.unexpected[:MAX_KEYS])
-        record.note("load.module", where)
-        record.note("load.strict", event.strict)
+        record.note(N.LOAD_MISSING_FRACTION, event.missing_fraction)
+        record.note(N.LOAD_EXPECTED, event.expected)
+        record.note(N.LOAD_MISSING, len(event.missing))
+        record.note(N.LOAD_UNEXPECTED, len(event.unexpected))
+        record.note(N.LOAD_MISSING_KEYS, event.missing[:MAX_KEYS])
+        record.note(N.LOAD_UNEXPECTED_KEYS, event.unexpected[:MAX_KEYS])
+        record.note(N.LOAD_MODULE, where)
+        record.note(N.LOAD_STRICT, event.strict)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from torchmedic import signal_names as N
 from torchmedic.monitor.context import unwrap
 from torchmedic.monitor.probes.base import Probe
 from torchmedic.monitor.record import StepRecord
@@ -26,7 +27,7 @@ class ModeProbe(Probe):
             for m in unwrap(model).modules()
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
         ]
-        record.note("mode.training", model.training)
-        record.note("mode.dependent_layers", len(dropouts) + len(norms))
-        record.note("mode.dependent_in_eval", sum(not m.training for m in dropouts + norms))
-        record.note("mode.max_dropout", max((float(m.p) for m in dropouts), default=0.0))
+        record.note(N.MODE_TRAINING, model.training)
+        record.note(N.MODE_DEPENDENT_LAYERS, len(dropouts) + len(norms))
+        record.note(N.MODE_DEPENDENT_IN_EVAL, sum(not m.training for m in dropouts + norms))
+        record.note(N.MODE_MAX_DROPOUT, max((float(m.p) for m in dropouts), default=0.0))

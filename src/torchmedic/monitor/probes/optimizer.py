@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from torchmedic import signal_names as N
 from torchmedic.monitor.probes.base import Probe
 from torchmedic.monitor.record import StepRecord
 
@@ -25,12 +26,12 @@ class OptimizerProbe(Probe):
         optimizer = self.ctx.optimizer
         if optimizer is None:
             return
-        record.note("optim.class", type(optimizer).__name__)
+        record.note(N.OPTIM_CLASS, type(optimizer).__name__)
         for i, group in enumerate(optimizer.param_groups):
-            if "lr" in group:
-                record.note("lr", as_float(group["lr"]), f"group{i}")
+            if N.LR in group:
+                record.note(N.LR, as_float(group[N.LR]), f"group{i}")
         record.note(
-            "optim.weight_decay",
+            N.OPTIM_WEIGHT_DECAY,
             max((as_float(g.get("weight_decay", 0.0)) for g in optimizer.param_groups), default=0.0),
         )
         model = self.ctx.model
@@ -42,7 +43,7 @@ class OptimizerProbe(Probe):
         foreign = [p for p in self.ctx.optimizer_params() if id(p) not in own and p.requires_grad and p.grad is None]
         # the model's, with a gradient, but never updated
         unheld = [self.ctx.name(p) for p in model.parameters() if id(p) not in held and p.grad is not None]
-        record.note("optim.params", len(held))
-        record.note("optim.foreign", len(foreign))
-        record.note("optim.unheld", len(unheld))
-        record.note("optim.unheld_names", unheld[:MAX_NAMES])
+        record.note(N.OPTIM_PARAMS, len(held))
+        record.note(N.OPTIM_FOREIGN, len(foreign))
+        record.note(N.OPTIM_UNHELD, len(unheld))
+        record.note(N.OPTIM_UNHELD_NAMES, unheld[:MAX_NAMES])

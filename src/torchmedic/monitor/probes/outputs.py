@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from torchmedic import signal_names as N
 from torchmedic import stats
 from torchmedic.batch import primary_output
 from torchmedic.monitor.probes.base import Probe
@@ -53,9 +54,9 @@ class OutputProbe(Probe):
 
     def finish(self, record: StepRecord) -> None:
         if record.loss is not None:
-            record.put("loss", record.loss.detach().float().mean())
+            record.put(N.LOSS, record.loss.detach().float().mean())
         if record.loss_kind is not None:
-            record.note("loss.kind", record.loss_kind)
+            record.note(N.LOSS_KIND, record.loss_kind)
         o, t = record.outputs, record.targets
         if o is not None and o.is_floating_point() and o.numel() > 0:
             self._outputs(record, o.detach())
@@ -66,66 +67,66 @@ class OutputProbe(Probe):
 
     def _outputs(self, record: StepRecord, o: torch.Tensor) -> None:
         of = o.float()
-        record.note("output.shape", list(o.shape))
-        record.note("output.units", int(o.shape[1]) if o.dim() >= 2 else 1)
+        record.note(N.OUTPUT_SHAPE, list(o.shape))
+        record.note(N.OUTPUT_UNITS, int(o.shape[1]) if o.dim() >= 2 else 1)
         std, mean = stats.std_mean_tensor(of) if of.numel() > 1 else (of.new_zeros(()), of.mean())
-        record.put("output.mean", mean)
-        record.put("output.std", std)
-        record.put("output.min", of.amin())
-        record.put("output.max", of.amax())
-        record.put("output.between_std", stats.between_sample_std_tensor(of))
-        record.put("output.zero_fraction", (of == 0).float().mean())
-        record.put("output.finite", torch.isfinite(mean) & torch.isfinite(std))  # one NaN/Inf spoils both
+        record.put(N.OUTPUT_MEAN, mean)
+        record.put(N.OUTPUT_STD, std)
+        record.put(N.OUTPUT_MIN, of.amin())
+        record.put(N.OUTPUT_MAX, of.amax())
+        record.put(N.OUTPUT_BETWEEN_STD, stats.between_sample_std_tensor(of))
+        record.put(N.OUTPUT_ZERO_FRACTION, (of == 0).float().mean())
+        record.put(N.OUTPUT_FINITE, torch.isfinite(mean) & torch.isfinite(std))  # one NaN/Inf spoils both
         if o.dim() == 2 and o.shape[1] >= 2:  # rows of probabilities sum to 1; rows of log-probabilities to 0 in exp
-            record.put("output.row_sum_dev", (of.sum(dim=1) - 1).abs().mean())
-            record.put("output.logsumexp_dev", of.logsumexp(dim=1).abs().mean())
+            record.put(N.OUTPUT_ROW_SUM_DEV, (of.sum(dim=1) - 1).abs().mean())
+            record.put(N.OUTPUT_LOGSUMEXP_DEV, of.logsumexp(dim=1).abs().mean())
 
     def _targets(self, record: StepRecord, t: torch.Tensor, o: torch.Tensor | None) -> None:
         index = not t.is_floating_point() and not t.is_complex()
-        record.note("target.kind", "index" if index else "float")
-        record.note("target.shape", list(t.shape))
+        record.note(N.TARGET_KIND, "index" if index else "float")
+        record.note(N.TARGET_SHAPE, list(t.shape))
         tf = t.float()
-        record.put("target.min", tf.amin())
-        record.put("target.max", tf.amax())
+        record.put(N.TARGET_MIN, tf.amin())
+        record.put(N.TARGET_MAX, tf.amax())
         if not index:
             std, mean = stats.std_mean_tensor(tf) if tf.numel() > 1 else (tf.new_zeros(()), tf.mean())
-            record.put("target.mean", mean)
-            record.put("target.std", std)
-            record.put("target.rms", tf.square().mean().sqrt())
-            record.put("target.finite", torch.isfinite(mean) & torch.isfinite(std))
-            record.put("target.negative_fraction", (tf < 0).float().mean())
-            record.put("target.above_one_fraction", (tf > 1).float().mean())
+            record.put(N.TARGET_MEAN, mean)
+            record.put(N.TARGET_STD, std)
+            record.put(N.TARGET_RMS, tf.square().mean().sqrt())
+            record.put(N.TARGET_FINITE, torch.isfinite(mean) & torch.isfinite(std))
+            record.put(N.TARGET_NEGATIVE_FRACTION, (tf < 0).float().mean())
+            record.put(N.TARGET_ABOVE_ONE_FRACTION, (tf > 1).float().mean())
         if not index and o is not None and o.numel() == t.numel() and o.is_floating_point():
             self._binary(record, o.float().reshape(-1), tf.reshape(-1))
         dim = None if o is None or not index else class_dim(o, t)
         if o is not None and dim is not None and o.shape[dim] <= MAX_CLASSES:
             classes = int(o.shape[dim])
-            record.put("target.hist", stats.class_histogram_tensor(t, classes), across=SUM)
-            record.put("pred.hist", stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), across=SUM)
+            record.put(N.TARGET_HIST, stats.class_histogram_tensor(t, classes), across=SUM)
+            record.put(N.PRED_HIST, stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), across=SUM)
 
     def _binary(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
         """Class histograms of a one-output binary task (rules use them when every target is 0 or 1)."""
-        record.put("target.binary_fraction", ((t == 0) | (t == 1)).float().mean())
+        record.put(N.TARGET_BINARY_FRACTION, ((t == 0) | (t == 1)).float().mean())
         threshold = torch.where((o.amin() >= 0) & (o.amax() <= 1), 0.5, 0.0)  # probabilities, else logits
-        record.put("target.hist", stats.class_histogram_tensor((t >= 0.5).long(), 2), across=SUM)
-        record.put("pred.hist", stats.class_histogram_tensor((o >= threshold).long(), 2), across=SUM)
+        record.put(N.TARGET_HIST, stats.class_histogram_tensor((t >= 0.5).long(), 2), across=SUM)
+        record.put(N.PRED_HIST, stats.class_histogram_tensor((o >= threshold).long(), 2), across=SUM)
 
     def _pairs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
         index = not t.is_floating_point()
         dim = class_dim(o, t) if index else None
         if dim is not None and o.dim() == 2 and record.loss is not None:  # the loss if the outputs were logits
             known = torch.where((t >= 0) & (t < o.shape[1]), t.long(), IGNORE)
-            record.put("loss.ce_on_outputs", F.cross_entropy(o.float(), known, ignore_index=IGNORE))
+            record.put(N.LOSS_CE_ON_OUTPUTS, F.cross_entropy(o.float(), known, ignore_index=IGNORE))
         if not index and o.shape != t.shape:
             try:
                 pairs = torch.Size(torch.broadcast_shapes(o.shape, t.shape)).numel()
             except RuntimeError:
                 return
-            record.note("loss.broadcast_numel", pairs)
-            record.note("loss.output_numel", int(o.numel()))
+            record.note(N.LOSS_BROADCAST_NUMEL, pairs)
+            record.note(N.LOSS_OUTPUT_NUMEL, int(o.numel()))
             if o.numel() < pairs <= MAX_PAIRS and o.numel() == t.numel():  # what an elementwise loss gives if it
                 of, tf = o.float(), t.float()  # broadcasts the two, and if they are aligned
-                record.put("loss.mse_broadcast", (of - tf).square().mean())
-                record.put("loss.mse_aligned", (of.reshape(t.shape) - tf).square().mean())
-                record.put("loss.l1_broadcast", (of - tf).abs().mean())
-                record.put("loss.l1_aligned", (of.reshape(t.shape) - tf).abs().mean())
+                record.put(N.LOSS_MSE_BROADCAST, (of - tf).square().mean())
+                record.put(N.LOSS_MSE_ALIGNED, (of.reshape(t.shape) - tf).square().mean())
+                record.put(N.LOSS_L1_BROADCAST, (of - tf).abs().mean())
+                record.put(N.LOSS_L1_ALIGNED, (of.reshape(t.shape) - tf).abs().mean())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from torchmedic import signal_names as N
+from torchmedic import stats
 from torchmedic.monitor.context import Context
 from torchmedic.monitor.probes.base import Probe, stack
 from torchmedic.monitor.record import StepRecord
@@ -30,8 +32,8 @@ class UpdateProbe(Probe):
         norms = stack(list(torch._foreach_norm(self._before)))
         self._size = norms.clamp_min(TINY)
         names = [self.ctx.name(p) for p in self._params]
-        record.put_scoped("weight.norm", norms, names)
-        record.put("weight.norm", norms.norm())
+        record.put_scoped(N.WEIGHT_NORM, norms, names)
+        record.put(N.WEIGHT_NORM, norms.norm())
         rows = [
             (n, w)
             for n, w, p in zip(names, self._before, self._params, strict=True)
@@ -39,22 +41,21 @@ class UpdateProbe(Probe):
         ]
         if rows:  # 0 when every row (unit) of a layer equals the first: the units cannot become different
             spread = stack([(w - w[:1]).abs().amax() / w.abs().amax().clamp_min(TINY) for _, w in rows])
-            record.put_scoped("weight.row_spread", spread, [n for n, _ in rows])
+            record.put_scoped(N.WEIGHT_ROW_SPREAD, spread, [n for n, _ in rows])
 
     def after_step(self, record: StepRecord) -> None:
         if not self._params:
             return
-        after = [p.detach() for p in self._params]
-        moved = stack(list(torch._foreach_norm(torch._foreach_sub(after, self._before))))
+        moved, _ = stats.update_norms(self._before, self._params)
         ratio = moved / self._size
         names = [self.ctx.name(p) for p in self._params]
-        record.put_scoped("update.ratio", ratio, names)
+        record.put_scoped(N.UPDATE_RATIO, ratio, names)
         weights = [i for i, p in enumerate(self._params) if p.dim() >= 2]
         if weights:  # matrices and kernels: biases start at 0, which makes their ratios meaningless
             picked = torch.stack([ratio[i] for i in weights])  # views: no index tensor to copy to the device
-            record.put("update.ratio_max", picked.max())
-            record.put("update.ratio_median", picked.median())
-        record.put("update.norm", moved.norm())
+            record.put(N.UPDATE_RATIO_MAX, picked.max())
+            record.put(N.UPDATE_RATIO_MEDIAN, picked.median())
+        record.put(N.UPDATE_NORM, moved.norm())
         self.disarm()
 
     def disarm(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import number
 from torchmedic.rules.registry import Claim, rule
@@ -15,13 +16,13 @@ RAW = "return self.fc(x)  # no activation on the output layer"
 def output_activation(s: Signals, t: Thresholds) -> Claim | None:
     """An activation after the last layer bounds the output: ReLU zeroes logits (and their gradient), a sigmoid
     or tanh pins the output below targets it cannot reach."""
-    low, high, zeros = number(s, "output.min"), number(s, "output.max"), number(s, "output.zero_fraction")
+    low, high, zeros = number(s, N.OUTPUT_MIN), number(s, N.OUTPUT_MAX), number(s, N.OUTPUT_ZERO_FRACTION)
     if low is None or high is None or zeros is None:
         return None
-    kind, units = s.get("target.kind"), s.get("output.units", 0)
+    kind, units = s.get(N.TARGET_KIND), s.get(N.OUTPUT_UNITS, 0)
     evidence = [Evidence("output range", [low, high], "unbounded (logits take both signs)")]
     if kind == "index" and units >= 2:
-        if (number(s, "output.row_sum_dev") or 1.0) <= t.max_row_sum_dev:
+        if (number(s, N.OUTPUT_ROW_SUM_DEV) or 1.0) <= t.max_row_sum_dev:
             return None  # probabilities: loss.double_softmax
         if low == 0 and zeros >= t.min_zero_logits:
             return _finding(
@@ -36,9 +37,9 @@ def output_activation(s: Signals, t: Thresholds) -> Claim | None:
                 evidence,
             )
         return None
-    if kind != "float" or s.get("target.binary_fraction") == 1.0:
+    if kind != "float" or s.get(N.TARGET_BINARY_FRACTION) == 1.0:
         return None
-    negative, above = number(s, "target.negative_fraction") or 0, number(s, "target.above_one_fraction") or 0
+    negative, above = number(s, N.TARGET_NEGATIVE_FRACTION) or 0, number(s, N.TARGET_ABOVE_ONE_FRACTION) or 0
     if low == 0 and zeros >= t.min_zero_logits and negative >= t.min_unreachable:
         return _finding(
             f"the outputs are never negative ({zeros:.0%} exactly 0) while {negative:.0%} of the targets "
@@ -67,8 +68,8 @@ def _finding(summary: str, evidence: list[Evidence]) -> Claim:
 @rule("arch.softmax_single_unit", seen_by="live")
 def softmax_single_unit(s: Signals, t: Thresholds) -> Claim | None:
     """Softmax over one unit is exp(x)/exp(x) = 1 for every input, and its gradient is 0."""
-    low, high = number(s, "output.min"), number(s, "output.max")
-    if s.get("output.units") != 1 or low is None or low != high or low != 1.0:
+    low, high = number(s, N.OUTPUT_MIN), number(s, N.OUTPUT_MAX)
+    if s.get(N.OUTPUT_UNITS) != 1 or low is None or low != high or low != 1.0:
         return None
     return Claim(
         0.95,
@@ -76,7 +77,7 @@ def softmax_single_unit(s: Signals, t: Thresholds) -> Claim | None:
         "over the units, and one unit always gets probability 1). No gradient passes through it.",
         [
             Evidence("output value range", [low, high], "varies across samples"),
-            Evidence("gradient norm", s.get("grad.norm"), "> 0"),
+            Evidence("gradient norm", s.get(N.GRAD_NORM), "> 0"),
         ],
         "For one output unit use a sigmoid (or BCEWithLogitsLoss on the raw output).",
         "loss_fn = nn.BCEWithLogitsLoss()\nloss = loss_fn(model(x).squeeze(-1), y.float())",

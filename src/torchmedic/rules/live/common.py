@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from torchmedic import signal_names as N
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
 
 
-def number(s: Signals, name: str, scope: str = "") -> float | None:
+def number(s: Signals, name: N.Name, scope: str = "") -> float | None:
     """A finite number, or None when the signal is missing or not a finite number."""
     value = s.get(name, scope=scope)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -23,12 +24,12 @@ def finite(value: Any) -> bool:
 
 def early(s: Signals) -> bool:
     """Within the first sampled steps: where the run's own baseline (and init causes) are measured."""
-    return bool(s.get("monitor.early", False))
+    return bool(s.get(N.MONITOR_EARLY, False))
 
 
 def classification(s: Signals) -> bool:
     """Class-index targets, or 0/1 targets of a one-output binary task."""
-    return s.get("target.kind") == "index" or s.get("target.binary_fraction") == 1.0
+    return s.get(N.TARGET_KIND) == "index" or s.get(N.TARGET_BINARY_FRACTION) == 1.0
 
 
 def largest(values: dict[str, Any]) -> tuple[str, float] | None:
@@ -43,7 +44,7 @@ def names(items: list[str], limit: int = 4) -> str:
 
 def input_scale(s: Signals) -> float | None:
     """max(|mean|, std) of the latest sampled input; None when not measured."""
-    mean, std = number(s, "input.mean"), number(s, "input.std")
+    mean, std = number(s, N.INPUT_MEAN), number(s, N.INPUT_STD)
     return None if mean is None or std is None else max(abs(mean), std)
 
 
@@ -55,9 +56,9 @@ def inputs_unnormalized(s: Signals, t: Thresholds) -> bool:
 
 def label_entropy_ratio(s: Signals) -> float | None:
     """Label entropy per batch over what a batch of that size could hold of the run's labels (~1 when shuffled)."""
-    total, batch = number(s, "target.entropy.total"), number(s, "target.batch_entropy.recent")
-    size, seen = number(s, "target.batch_size"), s.get("target.hist.total") or []
-    if s.get("target.kind") != "index" or total is None or batch is None or not size or sum(v > 0 for v in seen) < 2:
+    total, batch = number(s, N.TARGET_ENTROPY_TOTAL), number(s, N.TARGET_BATCH_ENTROPY_RECENT)
+    size, seen = number(s, N.TARGET_BATCH_SIZE), s.get(N.TARGET_HIST_TOTAL) or []
+    if s.get(N.TARGET_KIND) != "index" or total is None or batch is None or not size or sum(v > 0 for v in seen) < 2:
         return None
     reference = min(total, math.log(size))  # a batch of N samples cannot hold more than ln N nats
     return batch / reference if reference > 0 else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import batches_sorted, classification, early, finite, label_entropy_ratio, number
 from torchmedic.rules.registry import Claim, rule
@@ -18,7 +19,7 @@ NORMALIZE = "transforms.Normalize(mean, std)  # mean/std per channel, computed o
 @rule("data.unnormalized", seen_by="live")
 def unnormalized(s: Signals, t: Thresholds) -> Claim | None:
     """Inputs far from unit scale saturate or starve the first layer, whose init assumes standardized inputs."""
-    mean, std, top = number(s, "input.mean"), number(s, "input.std"), number(s, "input.abs_max")
+    mean, std, top = number(s, N.INPUT_MEAN), number(s, N.INPUT_STD), number(s, N.INPUT_ABS_MAX)
     if mean is None or std is None or top is None or top == 0:
         return None
     scale = max(abs(mean), std)
@@ -51,7 +52,7 @@ def unnormalized(s: Signals, t: Thresholds) -> Claim | None:
 @rule("data.low_variability", seen_by="live")
 def low_variability(s: Signals, t: Thresholds) -> Claim | None:
     """Identical inputs can only get identical outputs."""
-    between, std, top = number(s, "input.between_std"), number(s, "input.std"), number(s, "input.abs_max")
+    between, std, top = number(s, N.INPUT_BETWEEN_STD), number(s, N.INPUT_STD), number(s, N.INPUT_ABS_MAX)
     if between is None or std is None or top is None:
         return None
     scale = max(std, top)
@@ -77,7 +78,7 @@ def low_variability(s: Signals, t: Thresholds) -> Claim | None:
 @rule("data.nonfinite", seen_by="live")
 def nonfinite(s: Signals, t: Thresholds) -> Claim | None:
     """One NaN in a batch makes the loss NaN, and one NaN update makes every weight NaN."""
-    inputs, targets = s.get("input.nonfinite_steps", 0), s.get("target.nonfinite_steps", 0)
+    inputs, targets = s.get(N.INPUT_NONFINITE_STEPS, 0), s.get(N.TARGET_NONFINITE_STEPS, 0)
     if not inputs and not targets:
         return None
     which = "inputs" if inputs else "targets"
@@ -97,10 +98,10 @@ def nonfinite(s: Signals, t: Thresholds) -> Claim | None:
 def target_scale(s: Signals, t: Thresholds) -> Claim | None:
     """A default-init output has unit scale; targets in the thousands need huge weights, so the model settles on
     predicting their mean."""
-    if s.get("target.kind") != "float" or s.get("target.binary_fraction") == 1.0:
+    if s.get(N.TARGET_KIND) != "float" or s.get(N.TARGET_BINARY_FRACTION) == 1.0:
         return None
-    mean, std = number(s, "target.mean"), number(s, "target.std")
-    spread = number(s, "output.between_std")
+    mean, std = number(s, N.TARGET_MEAN), number(s, N.TARGET_STD)
+    spread = number(s, N.OUTPUT_BETWEEN_STD)
     if mean is None or std is None or spread is None:
         return None
     scale = max(abs(mean), std)
@@ -128,7 +129,7 @@ def class_imbalance(s: Signals, t: Thresholds) -> Claim | None:
     """The cheapest way to lower the loss on imbalanced labels is to predict the majority class for everything."""
     if early(s):
         return None  # at init predictions lean on an arbitrary class: a collapse means something once trained
-    pred, total = s.get("pred.hist.window"), s.get("target.hist.total")
+    pred, total = s.get(N.PRED_HIST_WINDOW), s.get(N.TARGET_HIST_TOTAL)
     if not classification(s) or not isinstance(pred, list) or not isinstance(total, list) or len(pred) < 2:
         return None
     n = sum(pred)
@@ -161,7 +162,7 @@ def unshuffled(s: Signals, t: Thresholds) -> Claim | None:
     ratio = label_entropy_ratio(s)
     if ratio is None or not batches_sorted(s, t):
         return None
-    total, batch = s.get("target.entropy.total"), s.get("target.batch_entropy.recent")
+    total, batch = s.get(N.TARGET_ENTROPY_TOTAL), s.get(N.TARGET_BATCH_ENTROPY_RECENT)
     return Claim(
         0.85,
         f"each batch holds one or few classes (label entropy {batch:.2f} nats per batch against {total:.2f} over "
@@ -181,12 +182,16 @@ def unshuffled(s: Signals, t: Thresholds) -> Claim | None:
 @rule("data.train_infer_mismatch", seen_by="live")
 def train_infer_mismatch(s: Signals, t: Thresholds) -> Claim | None:
     """A model only knows the input distribution it trained on; other preprocessing at evaluation moves it off."""
-    if s.get("eval_input.captures", 0) < t.min_eval_captures:
+    if s.get(N.EVAL_INPUT_CAPTURES, 0) < t.min_eval_captures:
         return None
-    pairs = [("channel_mean", "channel_std"), ("mean", "std")]
-    for mean_name, std_name in pairs:
-        train_m, train_s = s.get(f"input.{mean_name}.recent"), s.get(f"input.{std_name}.recent")
-        eval_m, eval_s = s.get(f"eval_input.{mean_name}.recent"), s.get(f"eval_input.{std_name}.recent")
+    pairs = [
+        (N.INPUT_CHANNEL_MEAN_RECENT, N.INPUT_CHANNEL_STD_RECENT, N.EVAL_INPUT_CHANNEL_MEAN_RECENT,
+         N.EVAL_INPUT_CHANNEL_STD_RECENT),
+        (N.INPUT_MEAN_RECENT, N.INPUT_STD_RECENT, N.EVAL_INPUT_MEAN_RECENT, N.EVAL_INPUT_STD_RECENT),
+    ]  # fmt: skip
+    for train_mean, train_std, eval_mean, eval_std in pairs:
+        train_m, train_s = s.get(train_mean), s.get(train_std)
+        eval_m, eval_s = s.get(eval_mean), s.get(eval_std)
         if train_m is None or eval_m is None or train_s is None or eval_s is None:
             continue
         train_m, train_s, eval_m, eval_s = (

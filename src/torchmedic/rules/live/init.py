@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.rules.live.common import early, finite, inputs_unnormalized, largest, names, number
 from torchmedic.rules.registry import Claim, rule
@@ -19,8 +20,8 @@ KAIMING = (
 def _depth_ratio(s: Signals) -> tuple[str, str, float] | None:
     """How much activations vary across samples (the signal, not the bias) at the last measured layer over the
     first one, in forward order: (first, last, ratio)."""
-    stds = s.scoped("act.between_std")
-    layers = [n for n in s.get("act.layers", []) if finite(stds.get(n)) and stds[n] > 0]
+    stds = s.scoped(N.ACT_BETWEEN_STD)
+    layers = [n for n in s.get(N.ACT_LAYERS, []) if finite(stds.get(n)) and stds[n] > 0]
     if len(layers) < 2:
         return None
     return layers[0], layers[-1], stds[layers[-1]] / stds[layers[0]]
@@ -29,7 +30,7 @@ def _depth_ratio(s: Signals) -> tuple[str, str, float] | None:
 @rule("init.too_small", seen_by="live")
 def too_small(s: Signals, t: Thresholds) -> Claim | None:
     """Weights too small multiply the signal by < 1 per layer: the output is (nearly) the bias for every input."""
-    depth, spread = _depth_ratio(s), number(s, "output.between_std")
+    depth, spread = _depth_ratio(s), number(s, N.OUTPUT_BETWEEN_STD)
     if not early(s) or depth is None or spread is None:
         return None
     first, last, ratio = depth
@@ -55,9 +56,9 @@ def too_large(s: Signals, t: Thresholds) -> Claim | None:
     if not early(s) or inputs_unnormalized(s, t):
         return None  # huge inputs, not the weights, would explain huge logits
     depth = _depth_ratio(s)
-    saturated = largest(s.scoped("act.saturation"))
-    first_loss, units = number(s, "loss.first"), s.get("output.units", 0)
-    ln_c = math.log(units) if s.get("target.kind") == "index" and units >= 2 else None
+    saturated = largest(s.scoped(N.ACT_SATURATION))
+    first_loss, units = number(s, N.LOSS_FIRST), s.get(N.OUTPUT_UNITS, 0)
+    ln_c = math.log(units) if s.get(N.TARGET_KIND) == "index" and units >= 2 else None
     evidence = []
     if depth is not None and depth[2] >= t.max_run_std_growth:
         evidence.append(
@@ -84,9 +85,9 @@ def too_large(s: Signals, t: Thresholds) -> Claim | None:
 @rule("init.symmetric", seen_by="live")
 def symmetric(s: Signals, t: Thresholds) -> Claim | None:
     """Units that start identical get identical gradients and stay identical: a layer of N units acts as one."""
-    if not early(s) or s.get("monitor.step", 0) < 2:
+    if not early(s) or s.get(N.MONITOR_STEP, 0) < 2:
         return None
-    same = [k for k, v in s.scoped("weight.row_spread").items() if finite(v) and v <= t.max_row_spread]
+    same = [k for k, v in s.scoped(N.WEIGHT_ROW_SPREAD).items() if finite(v) and v <= t.max_row_spread]
     if not same:
         return None
     return Claim(
@@ -96,7 +97,7 @@ def symmetric(s: Signals, t: Thresholds) -> Claim | None:
         [
             Evidence(
                 "largest difference between weight rows, relative",
-                s.get("weight.row_spread", scope=same[0]),
+                s.get(N.WEIGHT_ROW_SPREAD, scope=same[0]),
                 f"> {t.max_row_spread:g}",
                 same[0],
             )
@@ -111,9 +112,9 @@ def dead_units(s: Signals, t: Thresholds) -> Claim | None:
     """A ReLU unit whose input is negative for every sample outputs 0 and gets no gradient: it never learns."""
     if not early(s):
         return None
-    dead = dict(s.scoped("act.dead_fraction"))
-    if (number(s, "grad.output_norm") or 0) > 0:  # with a gradient at the output, a zero row is a dead unit
-        dead.update(s.scoped("grad.dead_fraction"))
+    dead = dict(s.scoped(N.ACT_DEAD_FRACTION))
+    if (number(s, N.GRAD_OUTPUT_NORM) or 0) > 0:  # with a gradient at the output, a zero row is a dead unit
+        dead.update(s.scoped(N.GRAD_DEAD_FRACTION))
     worst = largest(dead)
     if worst is None or worst[1] < t.dead_fraction:
         return None
@@ -131,13 +132,13 @@ def dead_units(s: Signals, t: Thresholds) -> Claim | None:
 @rule("init.pretrained_not_loaded", seen_by="live")
 def pretrained_not_loaded(s: Signals, t: Thresholds) -> Claim | None:
     """load_state_dict(strict=False) skips every key that does not match, silently."""
-    share = number(s, "load.missing_fraction")
+    share = number(s, N.LOAD_MISSING_FRACTION)
     if share is None or share < t.max_missing_keys:
         return None
-    expected, missing, unexpected = s.get("load.expected", 0), s.get("load.missing", 0), s.get("load.unexpected", 0)
-    examples_missing, examples_unexpected = s.get("load.missing_keys", []), s.get("load.unexpected_keys", [])
+    expected, missing, unexpected = s.get(N.LOAD_EXPECTED, 0), s.get(N.LOAD_MISSING, 0), s.get(N.LOAD_UNEXPECTED, 0)
+    examples_missing, examples_unexpected = s.get(N.LOAD_MISSING_KEYS, []), s.get(N.LOAD_UNEXPECTED_KEYS, [])
     prefix = _prefix(examples_missing, examples_unexpected)
-    where = s.get("load.module") or "the model"
+    where = s.get(N.LOAD_MODULE) or "the model"
     hint = f" The checkpoint's keys carry an extra prefix '{prefix}'." if prefix else ""
     code = (
         f"state = {{k.removeprefix('{prefix}'): v for k, v in state.items()}}\n" if prefix else ""

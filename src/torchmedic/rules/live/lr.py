@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import batches_sorted, finite, inputs_unnormalized, number
 from torchmedic.rules.registry import Claim, rule
@@ -12,26 +13,26 @@ from torchmedic.thresholds import Thresholds
 
 
 def _lr(s: Signals) -> float | None:
-    lrs = [v for v in s.scoped("lr").values() if finite(v)]
+    lrs = [v for v in s.scoped(N.LR).values() if finite(v)]
     return max(lrs) if lrs else None
 
 
 def _explained_elsewhere(s: Signals, t: Thresholds) -> bool:
     """Divergence that another cause explains: piled-up gradients, non-finite or unscaled data (huge inputs make
     every step huge), batches sorted by class (each new class raises the loss), huge regression targets."""
-    if (number(s, "grad.stale_min") or 0) > 0 or inputs_unnormalized(s, t) or batches_sorted(s, t):
+    if (number(s, N.GRAD_STALE_MIN) or 0) > 0 or inputs_unnormalized(s, t) or batches_sorted(s, t):
         return True
-    if s.get("input.nonfinite_steps", 0) or s.get("target.nonfinite_steps", 0):
+    if s.get(N.INPUT_NONFINITE_STEPS, 0) or s.get(N.TARGET_NONFINITE_STEPS, 0):
         return True
-    scale = max(abs(number(s, "target.mean") or 0.0), number(s, "target.std") or 0.0)
-    return s.get("target.kind") == "float" and scale >= t.max_target_scale
+    scale = max(abs(number(s, N.TARGET_MEAN) or 0.0), number(s, N.TARGET_STD) or 0.0)
+    return s.get(N.TARGET_KIND) == "float" and scale >= t.max_target_scale
 
 
 def _dead_rise(s: Signals) -> tuple[str, float, float] | None:
     """The layer whose dead-unit fraction rose most since the first sampled steps: (layer, now, baseline)."""
     best: tuple[str, float, float] | None = None
-    for name in ("act.dead_fraction", "grad.dead_fraction"):
-        baselines = s.scoped(f"{name}.baseline")
+    for name in (N.ACT_DEAD_FRACTION, N.GRAD_DEAD_FRACTION):
+        baselines = s.scoped(N.derived(name, "baseline"))
         for scope, now in s.scoped(name).items():
             base = baselines.get(scope)
             if not finite(now) or not finite(base):
@@ -46,18 +47,18 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
     """Steps far larger than the weights overshoot: the loss grows or goes non-finite, ReLU units die."""
     if _explained_elsewhere(s, t):
         return None
-    peak = number(s, "update.ratio_max.peak")
+    peak = number(s, N.UPDATE_RATIO_MAX_PEAK)
     fast = peak is not None and peak >= t.max_run_update_ratio
     lr = _lr(s)
     lr_text = f" at lr={lr:g}" if lr is not None else ""
     ratio = Evidence("largest update/weight ratio of recent sampled steps", peak, "~1e-3")
-    loss, first = s.get("loss"), number(s, "loss.first")
+    loss, first = s.get(N.LOSS), number(s, N.LOSS_FIRST)
     if loss is not None and not finite(loss) and first is not None:
         return Claim(
             0.85 if fast else 0.6,
             f"the loss became {loss}{lr_text} after starting at {format_value(first)}: the updates overshoot "
             "until the weights overflow.",
-            [Evidence("loss", loss, "finite, falling"), ratio],
+            [Evidence(N.LOSS, loss, "finite, falling"), ratio],
             "Lower the learning rate 10x (or clip gradients).",
             "optimizer = torch.optim.SGD(model.parameters(), "
             "lr=0.01)\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before optimizer.step()",
@@ -79,8 +80,8 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
             "Lower the learning rate 10x (or warm it up); LeakyReLU keeps units from dying for good.",
             "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
         )
-    recent = number(s, "loss.recent")
-    if recent is not None and first and recent >= t.loss_rise * first and s.get("monitor.sampled_steps", 0) > 1:
+    recent = number(s, N.LOSS_RECENT)
+    if recent is not None and first and recent >= t.loss_rise * first and s.get(N.MONITOR_SAMPLED_STEPS, 0) > 1:
         return Claim(
             0.75,
             f"the loss rose from {format_value(first)} to {format_value(recent)}{lr_text}: steps of up to "
@@ -95,22 +96,22 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
 @rule("lr.too_low", seen_by="live")
 def too_low(s: Signals, t: Thresholds) -> Claim | None:
     """Updates a million times smaller than the weights cannot leave the initial solution."""
-    median = number(s, "update.ratio_median.recent")
-    if median is None or s.get("monitor.sampled_steps", 0) < t.min_trend_samples or median >= t.min_run_update_ratio:
+    median = number(s, N.UPDATE_RATIO_MEDIAN_RECENT)
+    if median is None or s.get(N.MONITOR_SAMPLED_STEPS, 0) < t.min_trend_samples or median >= t.min_run_update_ratio:
         return None
-    fraction = number(s, "lr.fraction")
+    fraction = number(s, N.LR_FRACTION)
     if fraction is not None and fraction <= 10.0**-t.lr_collapse_decades:
         return None  # the schedule took it down: lr.schedule_collapse
-    grad, grad_first = number(s, "grad.norm"), number(s, "grad.norm.first")
+    grad, grad_first = number(s, N.GRAD_NORM), number(s, N.GRAD_NORM_FIRST)
     if not grad or (grad_first and grad < t.min_grad_kept * grad_first):
         return None  # the gradient vanished (optim.not_updating): the LR is not what makes steps small
     dead = _dead_rise(s)
     if dead is not None and dead[1] - dead[2] >= t.dead_rise:
         return None  # units died and pass no gradient: the LR is not what makes steps small
-    spread = number(s, "output.between_std")
+    spread = number(s, N.OUTPUT_BETWEEN_STD)
     if spread is not None and spread <= t.min_output_spread:
         return None  # the signal does not reach the output (init.too_small): a larger LR would not help
-    recent, first = number(s, "loss.recent"), number(s, "loss.first")
+    recent, first = number(s, N.LOSS_RECENT), number(s, N.LOSS_FIRST)
     if recent is None or not first or recent < (1 - t.min_loss_progress) * first:
         return None  # the loss moved: it learns, however slowly
     lr = _lr(s)
@@ -130,11 +131,11 @@ def too_low(s: Signals, t: Thresholds) -> Claim | None:
 @rule("lr.schedule_collapse", seen_by="live")
 def schedule_collapse(s: Signals, t: Thresholds) -> Claim | None:
     """A schedule stepped too often (per batch instead of per epoch) takes the LR to ~0 early and keeps it there."""
-    since = (s.get("lr.decade_steps") or {}).get(str(t.lr_collapse_decades))
-    step = s.get("monitor.step")
+    since = (s.get(N.LR_DECADE_STEPS) or {}).get(str(t.lr_collapse_decades))
+    step = s.get(N.MONITOR_STEP)
     if since is None or step is None or step - since < t.lr_collapse_share * since:
         return None
-    fraction, peak = number(s, "lr.fraction"), max(s.scoped("lr.peak").values(), default=None)
+    fraction, peak = number(s, N.LR_FRACTION), max(s.scoped(N.LR_PEAK).values(), default=None)
     lr = _lr(s)
     drop = f"{-math.log10(fraction):.0f} orders of magnitude" if fraction else "to 0"
     return Claim(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
@@ -11,10 +12,10 @@ from torchmedic.thresholds import Thresholds
 @rule("mode.eval_during_training", seen_by="live")
 def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
     """Dropout and BatchNorm behave differently in the two modes, so the mode must match what the loop does."""
-    layers = s.get("mode.dependent_layers", 0)
+    layers = s.get(N.MODE_DEPENDENT_LAYERS, 0)
     if not layers:
         return None  # without dropout or BatchNorm the mode changes nothing
-    if s.get("mode.training") is False:
+    if s.get(N.MODE_TRAINING) is False:
         return Claim(
             0.95,
             f"the model is in eval mode while the optimizer trains it: its {layers} dropout/BatchNorm layers use "
@@ -27,7 +28,7 @@ def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
             "Put the model back in train mode at the start of every training epoch.",
             "for epoch in range(epochs):\n    model.train()\n    for x, y in loader:\n        ...",
         )
-    forwards, in_train = s.get("eval.forwards", 0), s.get("eval.train_mode_forwards", 0)
+    forwards, in_train = s.get(N.EVAL_FORWARDS, 0), s.get(N.EVAL_TRAIN_MODE_FORWARDS, 0)
     if forwards >= t.min_eval_forwards and in_train == forwards:
         return Claim(
             0.7,
@@ -46,8 +47,8 @@ def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
 @rule("mode.bn_small_batch", seen_by="live")
 def bn_small_batch(s: Signals, t: Thresholds) -> Claim | None:
     """BatchNorm normalizes with the batch's own mean and std: over 1-2 samples these are noise."""
-    size = s.get("bn.batch_size")
-    if size is None or size > t.max_bn_batch or s.get("mode.training") is False:
+    size = s.get(N.BN_BATCH_SIZE)
+    if size is None or size > t.max_bn_batch or s.get(N.MODE_TRAINING) is False:
         return None
     return Claim(
         0.85,

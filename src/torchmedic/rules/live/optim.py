@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.rules.live.common import names, number
 from torchmedic.rules.registry import Claim, rule
@@ -16,8 +17,8 @@ LOOP = "optimizer.zero_grad()\nloss = loss_fn(model(x), y)\nloss.backward()\nopt
 @rule("optim.missing_zero_grad", seen_by="live")
 def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
     """Backward adds to `.grad`; without zero_grad() the gradient of every earlier step is still there."""
-    stale = number(s, "grad.stale_min")
-    if s.get("grad.carried_over") is False or stale is None or stale <= 0:
+    stale = number(s, N.GRAD_STALE_MIN)
+    if s.get(N.GRAD_CARRIED_OVER) is False or stale is None or stale <= 0:
         return None
     evidence = [
         Evidence(
@@ -26,7 +27,7 @@ def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
             "0: zero_grad() empties .grad between steps",
         )
     ]
-    now, first = number(s, "grad.norm"), number(s, "grad.norm.first")
+    now, first = number(s, N.GRAD_NORM), number(s, N.GRAD_NORM_FIRST)
     if now is not None and first:
         evidence.append(
             Evidence(
@@ -48,10 +49,10 @@ def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
 @rule("optim.not_updating", seen_by="live")
 def not_updating(s: Signals, t: Thresholds) -> Claim | None:
     """The optimizer's step() cannot change the model: wrong parameters, or no gradient when it runs."""
-    foreign, unheld = s.get("optim.foreign", 0), s.get("optim.unheld", 0)
-    params, without = s.get("grad.params", 0), s.get("grad.none", 0)
+    foreign, unheld = s.get(N.OPTIM_FOREIGN, 0), s.get(N.OPTIM_UNHELD, 0)
+    params, without = s.get(N.GRAD_PARAMS, 0), s.get(N.GRAD_NONE, 0)
     if foreign and unheld:
-        missing = s.get("optim.unheld_names", [])
+        missing = s.get(N.OPTIM_UNHELD_NAMES, [])
         return Claim(
             0.95,
             f"the optimizer holds {foreign} tensors that are not this model's and never get a gradient, while "
@@ -73,8 +74,8 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
             "Clear gradients before backward(), not between backward() and step(); keep the loss attached.",
             LOOP,
         )
-    grad, moved = number(s, "grad.norm"), number(s, "update.norm")
-    if grad == 0 and moved == 0 and (number(s, "output.between_std") or 0) > 0:
+    grad, moved = number(s, N.GRAD_NORM), number(s, N.UPDATE_NORM)
+    if grad == 0 and moved == 0 and (number(s, N.OUTPUT_BETWEEN_STD) or 0) > 0:
         return Claim(
             0.9,
             "every gradient is exactly zero when step() runs and the step leaves every weight as it was: "
@@ -89,8 +90,8 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
 @rule("optim.over_regularized", seen_by="live")
 def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
     """Weight decay shrinks every weight by lr * wd per step; dropout near 1 leaves only noise."""
-    p = number(s, "mode.max_dropout") or 0.0
-    if p >= t.max_dropout and s.get("mode.training") is not False:
+    p = number(s, N.MODE_MAX_DROPOUT) or 0.0
+    if p >= t.max_dropout and s.get(N.MODE_TRAINING) is not False:
         return Claim(
             0.8,
             f"dropout with p={p:g} zeroes {p:.0%} of the activations on every training step: the rest is noise.",
@@ -98,10 +99,10 @@ def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
             "Lower the dropout probability (p is the share dropped, not kept).",
             "nn.Dropout(p=0.2)",
         )
-    decay = number(s, "optim.weight_decay") or 0.0
-    now, first = number(s, "weight.norm"), number(s, "weight.norm.first")
-    series = s.get("weight.norm.series", [])
-    spread, spread_first = number(s, "output.between_std"), number(s, "output.between_std.first")
+    decay = number(s, N.OPTIM_WEIGHT_DECAY) or 0.0
+    now, first = number(s, N.WEIGHT_NORM), number(s, N.WEIGHT_NORM_FIRST)
+    series = s.get(N.WEIGHT_NORM_SERIES, [])
+    spread, spread_first = number(s, N.OUTPUT_BETWEEN_STD), number(s, N.OUTPUT_BETWEEN_STD_FIRST)
     if decay <= 0 or not now or not first or spread is None or not spread_first or len(series) < 2:
         return None
     shrinking = all(b < a for a, b in itertools.pairwise(series))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.lines import module_ref
 from torchmedic.rules.pre.common import SEEN, confirm, fmt, rows_reshaped, symptom_evidence
@@ -28,17 +29,17 @@ MIXING = 0.92  # changing one sample moved the others' outputs in eval mode: mea
 def _reads_logits(s: Signals) -> bool:
     """The loss reads the output as logits: a softmax loss, BCE with logits, or a binary task whose loss costs
     ln 2 at an output of 0 (a sigmoid applied inside the loss)."""
-    kind = s.get("loss.kind")
+    kind = s.get(N.LOSS_KIND)
     if kind in SOFTMAX_LOSSES or kind in ("nll", "bce_logits"):
         return True
-    return s.get("task.kind") in ("binary", "multilabel") and kind != "bce" and s.get("task.threshold") == 0.0
+    return s.get(N.TASK_KIND) in ("binary", "multilabel") and kind != "bce" and s.get(N.TASK_THRESHOLD) == 0.0
 
 
 def _restricts(op: str, s: Signals) -> str | None:
     """Why the final activation `op` keeps the loss from its optimum, or None if it suits the loss."""
-    kind = s.get("loss.kind")
-    lo, hi = s.get("target.min"), s.get("target.max")
-    out_lo, out_hi = s.get("output.min"), s.get("output.max")
+    kind = s.get(N.LOSS_KIND)
+    lo, hi = s.get(N.TARGET_MIN), s.get(N.TARGET_MAX)
+    out_lo, out_hi = s.get(N.OUTPUT_MIN), s.get(N.OUTPUT_MAX)
     if _reads_logits(s):
         if op in BOUNDED:
             a, b = BOUNDED[op]
@@ -46,7 +47,7 @@ def _restricts(op: str, s: Signals) -> str | None:
         if op in ONE_SIDED or op in CLAMPS:
             return "logits clipped at zero: negative scores are impossible and their gradient is zero"
         return None
-    if kind == "bce" or (s.get("task.kind") in ("binary", "multilabel") and s.get("task.threshold") == 0.5):
+    if kind == "bce" or (s.get(N.TASK_KIND) in ("binary", "multilabel") and s.get(N.TASK_THRESHOLD) == 0.5):
         return None if op in ("sigmoid", "hardsigmoid") else f"{op} does not map to probabilities in [0, 1]"
     if lo is None or hi is None:
         return None
@@ -66,25 +67,25 @@ def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """An activation after the last layer bounds what the loss can reach: a ReLU on logits makes negative scores
     impossible (and passes no gradient below 0), a sigmoid or tanh caps confidence, a clamp or a one-sided
     activation keeps a regression output from the targets' range."""
-    op = s.get("output.logit_op")
-    single_softmax = (s.get("output.shape") or [0, 0])[-1:] == [1] and s.get("output.op") == "softmax"
+    op = s.get(N.OUTPUT_LOGIT_OP)
+    single_softmax = (s.get(N.OUTPUT_SHAPE) or [0, 0])[-1:] == [1] and s.get(N.OUTPUT_OP) == "softmax"
     if not op or single_softmax:
         return None
     reason = _restricts(op, s)
     if reason is None:
         return None
-    scope = s.get("output.logit_op_scope", "")
+    scope = s.get(N.OUTPUT_LOGIT_OP_SCOPE, "")
     check = v.get("arch.output_activation")
-    zero = s.get("output.zero_share", 0.0)
+    zero = s.get(N.OUTPUT_ZERO_SHARE, 0.0)
     where = module_ref(scope) if scope else "the end of forward"
     return Claim(
         confirm(OUTPUT_ACTIVATION, check, structural=True),
         f"{op} at {where} restricts the output: {reason} "
-        f"(output range [{fmt(s.get('output.min'))}, {fmt(s.get('output.max'))}]"
+        f"(output range [{fmt(s.get(N.OUTPUT_MIN))}, {fmt(s.get(N.OUTPUT_MAX))}]"
         f"{f', {zero:.0%} exactly 0' if zero > 0.05 else ''}).",
         [
             Evidence("last activation before the loss", op, "none (raw scores)", scope),
-            Evidence("output range", [s.get("output.min"), s.get("output.max")], "unbounded"),
+            Evidence("output range", [s.get(N.OUTPUT_MIN), s.get(N.OUTPUT_MAX)], "unbounded"),
             Evidence("share of outputs exactly 0", zero, "~0"),
             *symptom_evidence(v, t),
         ],
@@ -97,13 +98,13 @@ def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 @rule("arch.softmax_single_unit")
 def softmax_single_unit(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Softmax over a single unit is identically 1: the output is constant and every gradient exactly zero."""
-    shape = s.get("output.shape") or []
-    op = s.get("output.op")
+    shape = s.get(N.OUTPUT_SHAPE) or []
+    op = s.get(N.OUTPUT_OP)
     single = len(shape) >= 2 and shape[1] == 1
-    constant = s.get("output.between_std", 1.0) == 0.0 and s.get("output.min") == s.get("output.max")
+    constant = s.get(N.OUTPUT_BETWEEN_STD, 1.0) == 0.0 and s.get(N.OUTPUT_MIN) == s.get(N.OUTPUT_MAX)
     if not (single and op in ("softmax", "log_softmax") and constant):
         return None
-    value = s.get("output.min")
+    value = s.get(N.OUTPUT_MIN)
     return Claim(
         SEEN,
         f"{op} over a single output unit ({shape}) always gives {fmt(value)}: the output is constant and every "
@@ -119,7 +120,7 @@ def batch_mixing(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     samples of the batch: in eval mode, changing one sample moves the outputs of the others."""
     rows = rows_reshaped(s)
     if rows is not None:
-        raises = f", and the loss raises: {str(s.get('loss.error')).rstrip('.')}" if s.get("loss.error") else ""
+        raises = f", and the loss raises: {str(s.get(N.LOSS_ERROR)).rstrip('.')}" if s.get(N.LOSS_ERROR) else ""
         return Claim(
             RESHAPED_ROWS,
             f"the model returns {rows[0]} rows for a batch of {rows[1]} samples: a view/reshape with a fixed size "
@@ -127,15 +128,15 @@ def batch_mixing(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             f"{raises}.",
             [
                 Evidence("output rows", rows[0], f"{rows[1]} (one per sample)"),
-                Evidence("output shape", s.get("output.shape"), ""),
+                Evidence("output shape", s.get(N.OUTPUT_SHAPE), ""),
             ],
             "Flatten per sample, keeping the batch dimension: torch.flatten(x, 1) or x.view(x.size(0), -1), not "
             "x.view(-1, K).",
         )
-    change = s.get("batch.mixing")
+    change = s.get(N.BATCH_MIXING)
     if change is None or change < t.min_batch_mixing:
         return None
-    dims = s.get("model.softmax_dims") or []
+    dims = s.get(N.MODEL_SOFTMAX_DIMS) or []
     how = (
         "a softmax runs over dim=0, the batch"
         if 0 in dims

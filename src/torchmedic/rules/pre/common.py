@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from torchmedic import signal_names as N
 from torchmedic.causes import CAUSES
 from torchmedic.finding import FADING, Evidence, Verification, format_value
 from torchmedic.signals import Signals
@@ -30,14 +31,14 @@ KEPT_STAYED_STRUCTURAL = 0.85  # ... but barely touches a defect seen in the str
 
 def class_like(s: Signals, t: Thresholds) -> bool:
     """Targets that look like class indices: a handful of non-negative integers."""
-    present = s.get("target.classes_present", 0)
-    return s.get("target.histogram") is not None and 2 <= present <= t.max_class_like
+    present = s.get(N.TARGET_CLASSES_PRESENT, 0)
+    return s.get(N.TARGET_HISTOGRAM) is not None and 2 <= present <= t.max_class_like
 
 
 def rows_reshaped(s: Signals) -> tuple[int, int] | None:
     """(output rows, samples) when a batch of N samples comes out as a whole multiple or fraction of N rows: the
     batch dimension was reshaped away. Other row counts (time-major sequences) are left alone."""
-    rows, samples = s.get("batch.output_rows"), s.get("batch.input_rows")
+    rows, samples = s.get(N.BATCH_OUTPUT_ROWS), s.get(N.BATCH_INPUT_ROWS)
     if not rows or not samples or rows == samples:
         return None
     return (rows, samples) if rows % samples == 0 or samples % rows == 0 else None

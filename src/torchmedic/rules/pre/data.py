@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.lines import module_ref
 from torchmedic.rules.pre.common import (
@@ -38,10 +39,10 @@ LABELS_UNRELATED = 0.75  # fits its batches, real labels no better than permuted
 def nonfinite(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """One NaN or Inf in a batch makes the loss NaN, its gradient NaN, and after one step every weight: the model
     then outputs NaN (or a constant) for everything."""
-    bad_x, bad_y = s.get("input.nonfinite", 0), s.get("target.nonfinite", 0)
+    bad_x, bad_y = s.get(N.INPUT_NONFINITE, 0), s.get(N.TARGET_NONFINITE, 0)
     if not bad_x and not bad_y:
         return None
-    samples = s.get("data.samples_read", 0)
+    samples = s.get(N.DATA_SAMPLES_READ, 0)
     where = " and ".join(w for w, n in (("inputs", bad_x), ("targets", bad_y)) if n)
     return Claim(
         SEEN,
@@ -57,7 +58,7 @@ def nonfinite(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def low_variability(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Inputs that (nearly) do not differ between samples leave the model one thing to learn: the best single
     output for all of them."""
-    dupes, variation = s.get("input.duplicate_share", 0.0), s.get("input.variation")
+    dupes, variation = s.get(N.INPUT_DUPLICATE_SHARE, 0.0), s.get(N.INPUT_VARIATION)
     flat = variation is not None and variation == variation and variation < t.min_input_variation
     if dupes < t.max_duplicate_share and not flat:
         return None
@@ -84,14 +85,14 @@ def low_variability(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def unshuffled(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Batches that each hold one or few classes pull every step toward the classes of that batch; the model
     chases the last ones and ends up predicting them for everything."""
-    per_batch = s.get("target.batch_entropy")
-    expected = s.get("target.shuffled_batch_entropy")
+    per_batch = s.get(N.TARGET_BATCH_ENTROPY)
+    expected = s.get(N.TARGET_SHUFFLED_BATCH_ENTROPY)
     if per_batch is None or not expected or expected < 0.3:
         return None
     ratio = per_batch / expected
     if ratio >= t.unshuffled_entropy_ratio:
         return None
-    sequential = s.get("data.sampler") == "sequential"
+    sequential = s.get(N.DATA_SAMPLER) == "sequential"
     check = v.get("data.unshuffled")
     return Claim(
         confirm(SEQUENTIAL if sequential else FEW_CLASSES, check, structural=True),
@@ -100,7 +101,7 @@ def unshuffled(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         "pulls the model toward the classes of its batch, and it ends up predicting the last ones.",
         [
             Evidence("label entropy per batch", per_batch, f"~{fmt(expected)} (shuffled)"),
-            Evidence("sampler", s.get("data.sampler"), "random"),
+            Evidence("sampler", s.get(N.DATA_SAMPLER), "random"),
             *symptom_evidence(v, t),
         ],
         "Shuffle the training data every epoch.",
@@ -109,9 +110,9 @@ def unshuffled(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 
 
 def _label_stats(s: Signals) -> tuple[list[int] | None, float | None, int]:
-    hist = s.get("dataset.histogram", s.get("target.histogram"))
-    share = s.get("dataset.majority_share", s.get("target.majority_share"))
-    present = s.get("dataset.classes_present", s.get("target.classes_present", 0))
+    hist = s.get(N.DATASET_HISTOGRAM, s.get(N.TARGET_HISTOGRAM))
+    share = s.get(N.DATASET_MAJORITY_SHARE, s.get(N.TARGET_MAJORITY_SHARE))
+    present = s.get(N.DATASET_CLASSES_PRESENT, s.get(N.TARGET_CLASSES_PRESENT, 0))
     return hist, share, present
 
 
@@ -120,8 +121,8 @@ def class_imbalance(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """When one class holds most labels, predicting it for everything already reaches the loss of the label
     entropy: a strong trap that gradient descent falls into first, and class weights or balanced batches undo."""
     hist, share, present = _label_stats(s)
-    classes = s.get("task.num_classes") or 0
-    if hist is None or share is None or s.get("task.kind", "") not in ("multiclass", "binary"):
+    classes = s.get(N.TASK_NUM_CLASSES) or 0
+    if hist is None or share is None or s.get(N.TASK_KIND, "") not in ("multiclass", "binary"):
         return None
     majority = max(range(len(hist)), key=lambda i: hist[i])
     if present == 1 and classes >= 2:
@@ -139,7 +140,7 @@ def class_imbalance(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         return None
     symptom = v.symptom
     onto_majority = collapsed(v) and symptom is not None and symptom.top_class == majority
-    floor = s.get("loss.floor")
+    floor = s.get(N.LOSS_FLOOR)
     top = symptom.top_fraction if symptom is not None and symptom.top_fraction is not None else 0.0
     return Claim(
         confirm(IMBALANCE + ONTO_MAJORITY * collapsed(v), check, structural=onto_majority),
@@ -161,13 +162,13 @@ def class_imbalance(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def unnormalized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Pre-activations and gradients scale with the input: raw 0-255 pixels make a normal LR overshoot and
     saturate units, inputs squashed to ~0 (normalized twice) leave the first layer barely moving."""
-    rms = s.get("input.first_layer_rms")
+    rms = s.get(N.INPUT_FIRST_LAYER_RMS)
     if rms is None or rms != rms:  # NaN in the data: fall back to the audit's statistics of the finite values
-        rms = s.get("input.rms")
+        rms = s.get(N.INPUT_RMS)
     if rms is None or rms != rms:
         return None
     large, small = rms > t.max_input_scale, 0 < rms < t.min_input_scale
-    variation = s.get("input.variation", 1.0)
+    variation = s.get(N.INPUT_VARIATION, 1.0)
     if not (large or small) or (small and variation is not None and variation < t.min_input_variation):
         return None
     check = v.get("data.unnormalized")
@@ -178,9 +179,9 @@ def unnormalized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     if not symptom and not (check and check.passed) and not (untested and extreme):
         return None
     prior = UNTESTED if untested and not symptom else UNNORMALIZED + EXTREME * extreme
-    means, stds = s.get("input.channel_mean", []), s.get("input.channel_std", [])
+    means, stds = s.get(N.INPUT_CHANNEL_MEAN, []), s.get(N.INPUT_CHANNEL_STD, [])
     kind = "far above" if large else "far below"
-    layer = module_ref(s.get("input.first_layer", ""))
+    layer = module_ref(s.get(N.INPUT_FIRST_LAYER, ""))
     return Claim(
         confirm(prior, check),
         f"the inputs reaching {layer} have a root-mean-square of {fmt(rms)}, {kind} the ~1 of standardized data "
@@ -199,7 +200,7 @@ def unnormalized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 
 
 def _init_loss_ratio(s: Signals) -> float | None:
-    init, ln_c = s.get("loss.init"), s.get("loss.ln_c")
+    init, ln_c = s.get(N.LOSS_INIT), s.get(N.LOSS_LN_C)
     return init / ln_c if init is not None and ln_c else None
 
 
@@ -207,10 +208,10 @@ def _init_loss_ratio(s: Signals) -> float | None:
 def target_scale(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Regression targets far beyond the output's reach at init make the squared error all offset: its gradient is
     huge, steps overshoot or crawl, and the model settles on about the mean."""
-    if s.get("task.kind") != "regression" or class_like(s, t):
+    if s.get(N.TASK_KIND) != "regression" or class_like(s, t):
         return None
-    mean, std = s.get("target.mean"), s.get("target.std")
-    out_std, out_abs = s.get("output.between_std", 0.0), s.get("output.abs_mean", 0.0)
+    mean, std = s.get(N.TARGET_MEAN), s.get(N.TARGET_STD)
+    out_std, out_abs = s.get(N.OUTPUT_BETWEEN_STD, 0.0), s.get(N.OUTPUT_ABS_MEAN, 0.0)
     if mean is None or std is None:
         return None
     reach = max(out_std, out_abs, 1e-3)
@@ -240,15 +241,15 @@ def labels_unrelated(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Labels that do not belong to their inputs (shuffled separately, misaligned, shifted) can be memorized but
     not generalized: the model fits its batches while real labels do no better on held-out samples than permuted
     ones, and even a linear model finds nothing to predict."""
-    real, permuted = s.get("permutation.real_gain"), s.get("permutation.permuted_gain")
-    fit = s.get("permutation.fit_gain")
+    real, permuted = s.get(N.PERMUTATION_REAL_GAIN), s.get(N.PERMUTATION_PERMUTED_GAIN)
+    fit = s.get(N.PERMUTATION_FIT_GAIN)
     if real is None or permuted is None or fit is None or fit < t.min_gain:
         return None
     if real - permuted >= t.permutation_margin or real >= t.min_gain or learns_once_fixed(v):
         return None
-    if (s.get("batch.mixing") or 0.0) >= t.min_batch_mixing:
+    if (s.get(N.BATCH_MIXING) or 0.0) >= t.min_batch_mixing:
         return None  # a model that mixes samples cannot map each input to its label: no test of the labels
-    linear = s.get("linear.held_out_gain")
+    linear = s.get(N.LINEAR_HELD_OUT_GAIN)
     if linear is not None and linear >= t.min_gain:
         return None  # a linear model predicts held-out labels from the inputs: they carry signal
     return Claim(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.lines import module_ref
 from torchmedic.rules.pre.common import MECHANISM, STRUCTURAL, confirm, fmt, stuck, symptom_evidence
@@ -20,7 +21,7 @@ NEGATIVE_BIAS = -0.5  # a mean bias this negative keeps a ReLU off for standardi
 
 
 def _gains(s: Signals) -> dict[str, float]:
-    return {k: g for k, g in s.scoped("weight.gain").items() if g == g}
+    return {k: g for k, g in s.scoped(N.WEIGHT_GAIN).items() if g == g}
 
 
 @rule("init.too_small")
@@ -28,7 +29,7 @@ def too_small(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Weights too small for the depth shrink the signal layer by layer: the output is nearly the bias for every
     input and early layers get almost no gradient."""
     gains = _gains(s)
-    ratio = s.get("act.std_ratio")
+    ratio = s.get(N.ACT_STD_RATIO)
     if not gains or ratio is None:
         return None
     median = statistics.median(gains.values())
@@ -64,11 +65,11 @@ def too_large(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     if not gains:
         return None
     median = statistics.median(gains.values())
-    saturated = {k: share for k, share in s.scoped("act.saturated").items() if share >= t.saturation}
+    saturated = {k: share for k, share in s.scoped(N.ACT_SATURATED).items() if share >= t.saturation}
     if median <= t.max_weight_gain and not saturated:
         return None
     check = v.get("init.too_large")
-    init, ln_c = s.get("loss.init"), s.get("loss.ln_c")
+    init, ln_c = s.get(N.LOSS_INIT), s.get(N.LOSS_LN_C)
     high_loss = init is not None and ln_c and init > t.max_init_loss_ratio * ln_c
     if not (stuck(v) or high_loss) and not (check and check.passed):
         return None
@@ -94,8 +95,8 @@ def too_large(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 
 def _identical_units(s: Signals) -> list[str]:
     """Hidden weight layers whose rows (units) are all the same."""
-    head = s.get("model.head")
-    distinct, rows = s.scoped("weight.distinct_rows"), s.scoped("weight.rows")
+    head = s.get(N.MODEL_HEAD)
+    distinct, rows = s.scoped(N.WEIGHT_DISTINCT_ROWS), s.scoped(N.WEIGHT_ROWS)
     return [name for name, n in distinct.items() if n == 1 and rows.get(name, 1) > 1 and name != head]
 
 
@@ -104,7 +105,7 @@ def symmetric(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Units of a layer that start with identical weights get identical gradients and stay identical: the layer
     acts like a single unit, however wide."""
     clones = _identical_units(s)
-    rows = s.scoped("weight.rows")
+    rows = s.scoped(N.WEIGHT_ROWS)
     if not clones:
         return None
     check = v.get("init.symmetric")
@@ -124,7 +125,7 @@ def symmetric(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def dead_units(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """A ReLU unit whose input is negative for every sample (a large negative bias) outputs 0 and passes no
     gradient: it never recovers, and the output stops depending on the input."""
-    dead = {k: share for k, share in s.scoped("act.in_dead").items() if share >= t.dead_fraction}
+    dead = {k: share for k, share in s.scoped(N.ACT_IN_DEAD).items() if share >= t.dead_fraction}
     if not dead:
         return None
     check = v.get("init.dead_units")
@@ -132,7 +133,7 @@ def dead_units(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     prior = 0.9 if dead[layer] >= 0.999 else 0.65 + 0.1 * stuck(v)
     if _identical_units(s):
         prior = DEAD_BY_SYMMETRY
-    biases = s.scoped("bias.mean")
+    biases = s.scoped(N.BIAS_MEAN)
     negative = {k: b for k, b in biases.items() if b < NEGATIVE_BIAS}
     evidence = [
         Evidence("share of input units that are zero for every sample", share, f"< {t.dead_fraction:g}", k)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.fixes.loss import relabeling
 from torchmedic.lines import module_ref
@@ -31,18 +32,18 @@ _OUT_OF_RANGE = re.compile(r"(out of bounds|out of range|index .* is out|Target 
 def double_softmax(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """CrossEntropyLoss applies log_softmax itself: fed probabilities in [0, 1] it sees nearly equal logits, so its
     gradient is small and the loss cannot go below log(1 + (C - 1) / e) even for perfect predictions."""
-    if s.get("loss.kind") not in SOFTMAX_LOSSES or (s.get("task.num_classes") or 0) < 2:
+    if s.get(N.LOSS_KIND) not in SOFTMAX_LOSSES or (s.get(N.TASK_NUM_CLASSES) or 0) < 2:
         return None
-    op = s.get("output.op")
-    probabilities = s.get("output.rows_sum_to_one") or op == "softmax"
-    log_probabilities = s.get("output.rows_log_normalized") or op == "log_softmax"
+    op = s.get(N.OUTPUT_OP)
+    probabilities = s.get(N.OUTPUT_ROWS_SUM_TO_ONE) or op == "softmax"
+    log_probabilities = s.get(N.OUTPUT_ROWS_LOG_NORMALIZED) or op == "log_softmax"
     if not (probabilities or log_probabilities):
         return None
-    scope = s.get("output.op_scope", "")
+    scope = s.get(N.OUTPUT_OP_SCOPE, "")
     where = f" in {module_ref(scope)}" if scope else " at the end of forward"
     check = v.get("loss.double_softmax")
     if probabilities:
-        classes = s.get("task.num_classes")
+        classes = s.get(N.TASK_NUM_CLASSES)
         floor = fmt(math.log(1 + (classes - 1) / math.e))
         summary = (
             f"the model ends with softmax{where} and the loss applies log_softmax again: it sees "
@@ -59,8 +60,8 @@ def double_softmax(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         summary,
         [
             Evidence("last op of forward", op or "?", "none (raw logits)", scope),
-            Evidence("output rows sum to 1", bool(s.get("output.rows_sum_to_one")), "False"),
-            Evidence("loss", s.get("loss.kind"), "applies log_softmax itself"),
+            Evidence("output rows sum to 1", bool(s.get(N.OUTPUT_ROWS_SUM_TO_ONE)), "False"),
+            Evidence("loss", s.get(N.LOSS_KIND), "applies log_softmax itself"),
             *symptom_evidence(v, t),
         ],
         "Return raw logits from forward: CrossEntropyLoss applies log_softmax itself. Apply softmax only when "
@@ -73,11 +74,11 @@ def double_softmax(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """A loss that does not fit the targets trains the wrong thing or raises: class indices regressed as numbers,
     a binary loss on multi-class indices, labels outside the head's class ids (1-based, a mask stored as 0/255)."""
-    error = s.get("loss.error")
-    kind = s.get("loss.kind")
-    low, high = s.get("target.min"), s.get("target.max")
-    classes = s.get("task.num_classes")
-    out_shape, target_shape = s.get("output.shape"), s.get("target.shape")
+    error = s.get(N.LOSS_ERROR)
+    kind = s.get(N.LOSS_KIND)
+    low, high = s.get(N.TARGET_MIN), s.get(N.TARGET_MAX)
+    classes = s.get(N.TASK_NUM_CLASSES)
+    out_shape, target_shape = s.get(N.OUTPUT_SHAPE), s.get(N.TARGET_SHAPE)
     check = v.get("loss.task_mismatch")
     evidence = [
         Evidence("loss", kind, "fits the targets"),
@@ -118,7 +119,7 @@ def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             "BCEWithLogitsLoss takes logits and float 0/1 targets of the same shape; MSELoss takes float "
             "predictions and targets of the same shape.",
         )
-    if kind == "nll" and s.get("output.rows_sum_to_one"):
+    if kind == "nll" and s.get(N.OUTPUT_ROWS_SUM_TO_ONE):
         return Claim(
             confirm(NLL_ON_PROBABILITIES, check, structural=True),
             "NLLLoss expects log-probabilities but the model outputs probabilities (rows sum to 1): the loss is "
@@ -135,7 +136,7 @@ def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             f"Use CrossEntropyLoss with one output per class ({int(high) + 1}).",
             verification=check,
         )
-    present = s.get("target.classes_present", 0)
+    present = s.get(N.TARGET_CLASSES_PRESENT, 0)
     width = (out_shape or [0, 0])[1] if len(out_shape or []) >= 2 else 1
     one_per_class = width == present and low == 0  # a classification head (one output per class) under MSE
     if kind in REGRESSION_LOSSES and class_like(s, t) and present >= 3 and (one_per_class or stuck(v)):
@@ -154,13 +155,13 @@ def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def shape_broadcast(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """An elementwise loss on an (N, 1) output and an (N,) target broadcasts to (N, N): every prediction is scored
     against every target, so the optimum is the batch mean for everyone."""
-    if not s.get("loss.broadcasts"):
+    if not s.get(N.LOSS_BROADCASTS):
         return None
-    warned = s.get("loss.broadcast_warning")
-    kind = s.get("loss.kind")
+    warned = s.get(N.LOSS_BROADCAST_WARNING)
+    kind = s.get(N.LOSS_KIND)
     if kind not in ELEMENTWISE_LOSSES and not warned:
         return None
-    out_shape, target_shape, shape = s.get("output.shape"), s.get("target.shape"), s.get("loss.broadcast_shape")
+    out_shape, target_shape, shape = s.get(N.OUTPUT_SHAPE), s.get(N.TARGET_SHAPE), s.get(N.LOSS_BROADCAST_SHAPE)
     check = v.get("loss.shape_broadcast")
     return Claim(
         confirm(STRUCTURAL, check, structural=True),

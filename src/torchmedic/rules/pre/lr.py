@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.rules.pre.common import INFERRED, confirm, diverged, fixed_without, fmt, stuck, symptom_evidence
 from torchmedic.rules.registry import Claim, rule
@@ -30,7 +31,7 @@ UNUSUAL_LOW = 0.1  # the LR is 3x below what people use with this optimizer
 
 def _dead_jump(s: Signals) -> tuple[str, float] | None:
     """The layer whose share of dead input units rose the most during the trial."""
-    before, after = s.scoped("act.in_dead"), s.scoped("act.dead_after")
+    before, after = s.scoped(N.ACT_IN_DEAD), s.scoped(N.ACT_DEAD_AFTER)
     jumps = {k: after[k] - before.get(k, 0.0) for k in after}
     if not jumps:
         return None
@@ -40,13 +41,13 @@ def _dead_jump(s: Signals) -> tuple[str, float] | None:
 
 def typical(s: Signals, t: Thresholds) -> tuple[float, float]:
     """The LR range people use with this optimizer class (for SGD: of the effective LR, momentum included)."""
-    return t.typical_sgd_lr if s.get("optim.class") == "SGD" else t.typical_adaptive_lr
+    return t.typical_sgd_lr if s.get(N.OPTIM_CLASS) == "SGD" else t.typical_adaptive_lr
 
 
 def effective_lr(s: Signals) -> float | None:
     """The step size that matters: SGD with momentum m moves lr / (1 - m) per unit of steady gradient."""
-    lr, momentum = s.get("optim.lr"), s.get("optim.momentum", 0.0) or 0.0
-    if lr is None or s.get("optim.class") != "SGD" or not 0 <= momentum < 1:
+    lr, momentum = s.get(N.OPTIM_LR), s.get(N.OPTIM_MOMENTUM, 0.0) or 0.0
+    if lr is None or s.get(N.OPTIM_CLASS) != "SGD" or not 0 <= momentum < 1:
         return lr
     return float(lr / (1 - momentum))
 
@@ -66,7 +67,7 @@ def _decades(a: float, b: float) -> float:
 def _held_out_explosion(s: Signals, t: Thresholds) -> bool:
     """The held-out loss ended far above where it started while the model trained: overconfident, wildly wrong
     outputs, the mark of steps that overshoot even when the training loss falls."""
-    after, before = s.get("trial.held_out_loss"), s.get("loss.init")
+    after, before = s.get(N.TRIAL_HELD_OUT_LOSS), s.get(N.LOSS_INIT)
     return after is not None and before is not None and before > 0 and after > t.max_init_loss_ratio * before
 
 
@@ -75,10 +76,10 @@ def too_high(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Steps far larger than the weights overshoot: the loss rises or goes non-finite, the held-out loss explodes
     and ReLU units are pushed dead for every input; each step then moves the weights by a large share of their norm,
     and the range test finds the loss falling fastest at a much lower LR."""
-    lr = s.get("optim.lr")
-    ratio = s.get("update.ratio_median")
+    lr = s.get(N.OPTIM_LR)
+    ratio = s.get(N.UPDATE_RATIO_MEDIAN)
     jump = _dead_jump(s)
-    suggestion = s.get("lr_range.suggestion")
+    suggestion = s.get(N.LR_RANGE_SUGGESTION)
     runaway = ratio is not None and ratio > t.max_trial_update_ratio
     killed = jump is not None and jump[1] >= t.trial_dead_rise
     far = suggestion is not None and bool(lr) and _decades(lr, suggestion) >= t.lr_decades
@@ -92,16 +93,16 @@ def too_high(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         return None
     prior = INFERRED + RUNAWAY * runaway + KILLED * killed + FAR * far + UNUSUAL * unusual + EXPLODED * exploded
     evidence = [Evidence("update/weight ratio per step (median over layers)", ratio, "~1e-3")]
-    first, last = s.get("trial.loss_first"), s.get("trial.loss_last")
-    signs = ["the loss went non-finite" if s.get("trial.diverged") else f"the loss went {fmt(first)} -> {fmt(last)}"]
+    first, last = s.get(N.TRIAL_LOSS_FIRST), s.get(N.TRIAL_LOSS_LAST)
+    signs = ["the loss went non-finite" if s.get(N.TRIAL_DIVERGED) else f"the loss went {fmt(first)} -> {fmt(last)}"]
     if runaway:
         signs.append(f"each step changed the weights by {fmt(ratio)} of their norm (healthy ~1e-3)")
     if exploded:
-        held = s.get("trial.held_out_loss")
-        signs.append(f"the held-out loss rose to {fmt(held)} from {fmt(s.get('loss.init'))}")
+        held = s.get(N.TRIAL_HELD_OUT_LOSS)
+        signs.append(f"the held-out loss rose to {fmt(held)} from {fmt(s.get(N.LOSS_INIT))}")
         evidence.append(
             Evidence(
-                "held-out loss after the trial / at init", held / s.get("loss.init"), f"< {t.max_init_loss_ratio:g}"
+                "held-out loss after the trial / at init", held / s.get(N.LOSS_INIT), f"< {t.max_init_loss_ratio:g}"
             )
         )
     if killed and jump is not None:
@@ -111,7 +112,7 @@ def too_high(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         evidence.append(Evidence("LR range test suggestion", suggestion, f"near lr={fmt(lr)}"))
     return Claim(
         confirm(min(prior, MAX_HIGH_PRIOR), check),
-        f"lr={fmt(lr)} overshoots: in {s.get('trial.steps', 0)} steps " + ", ".join(signs) + ".",
+        f"lr={fmt(lr)} overshoots: in {s.get(N.TRIAL_STEPS, 0)} steps " + ", ".join(signs) + ".",
         evidence + symptom_evidence(v, t),
         "Lower the learning rate (torchmedic.find_lr measures it on your model), and add warmup or gradient "
         "clipping if it must stay high." + LONG_RUN,
@@ -128,9 +129,9 @@ def too_low(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     needed = steps_to_learn(baseline, t) if baseline is not None else math.inf
     if not stuck(v) or needed <= t.realistic_steps or explained_elsewhere(s, t, v):
         return None
-    lr = s.get("optim.lr")
-    ratio = s.get("update.ratio_median")
-    suggestion = s.get("lr_range.suggestion")
+    lr = s.get(N.OPTIM_LR)
+    ratio = s.get(N.UPDATE_RATIO_MEDIAN)
+    suggestion = s.get(N.LR_RANGE_SUGGESTION)
     tiny = ratio is not None and 0 < ratio < t.min_trial_update_ratio
     far = suggestion is not None and bool(lr) and _decades(suggestion, lr) >= t.lr_decades
     effective = effective_lr(s)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.lines import module_ref
 from torchmedic.rules.pre.common import STRUCTURAL, confirm, symptom_evidence
@@ -19,15 +20,15 @@ def bn_small_batch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """BatchNorm normalizes each channel with the statistics of the batch: over one or two samples (or a handful
     of values) they are degenerate, every sample is pushed to fixed normalized values, and the running statistics
     used in eval mode do not match what training saw."""
-    norms = s.get("model.batchnorm") or []
-    batch = s.get("data.batch_size", 0)
-    values = s.scoped("bn.values_per_channel")
-    error = s.get("bn.error")
+    norms = s.get(N.MODEL_BATCHNORM) or []
+    batch = s.get(N.DATA_BATCH_SIZE, 0)
+    values = s.scoped(N.BN_VALUES_PER_CHANNEL)
+    error = s.get(N.BN_ERROR)
     small = {k: n for k, n in values.items() if n < t.min_bn_values}
     if not norms or not (error or batch <= TINY_BATCH or small):
         return None
     check = v.get("mode.bn_small_batch")
-    gap = s.get("bn.train_eval_gap")
+    gap = s.get(N.BN_TRAIN_EVAL_GAP)
     return Claim(
         confirm(STRUCTURAL if error or batch <= TINY_BATCH else FEW_VALUES, check, structural=True),
         f"BatchNorm ({', '.join(module_ref(n) for n in norms[:3])}) is trained on batches of {batch}: the batch "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.fixes.optim import heavy_decay
 from torchmedic.rules.pre.common import MECHANISM, SEEN, confirm, fmt, stuck, symptom_evidence
@@ -37,11 +38,11 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """A parameter the optimizer does not hold, or one no gradient reaches, never changes: a frozen model, an
     optimizer built for another model, a graph cut by .detach() or .item(), layers kept in a Python list (forward
     uses them, model.parameters() does not list them)."""
-    held, foreign = s.get("optim.held", []), s.get("optim.foreign", 0)
-    frozen, trainable = s.get("model.frozen", []), s.get("model.trainable_params", 1)
-    unheld = s.get("optim.unheld_trainable", [])
-    missing = s.get("grad.missing", [])
-    unregistered = s.get("model.unregistered") or []
+    held, foreign = s.get(N.OPTIM_HELD, []), s.get(N.OPTIM_FOREIGN, 0)
+    frozen, trainable = s.get(N.MODEL_FROZEN, []), s.get(N.MODEL_TRAINABLE_PARAMS, 1)
+    unheld = s.get(N.OPTIM_UNHELD_TRAINABLE, [])
+    missing = s.get(N.GRAD_MISSING, [])
+    unregistered = s.get(N.MODEL_UNREGISTERED) or []
     check = v.get("optim.not_updating")
     evidence = [
         Evidence("parameters held by the optimizer", len(held), "all trainable ones"),
@@ -56,7 +57,7 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             "Unfreeze what should train (a freezing loop that ran over every parameter?).",
         )
     if unregistered:
-        count = s.get("model.unregistered_params", 0)
+        count = s.get(N.MODEL_UNREGISTERED_PARAMS, 0)
         return Claim(
             confirm(UNREGISTERED, check, structural=True),
             f"forward uses {count} parameter tensors that model.parameters() does not list, in "
@@ -82,7 +83,7 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             evidence,
             "Build the optimizer from the model you train, after every change to it.",
         )
-    if s.get("loss.requires_grad_graph") is False or s.get("trial.error"):
+    if s.get(N.LOSS_REQUIRES_GRAD_GRAPH) is False or s.get(N.TRIAL_ERROR):
         return Claim(
             GRAPH_CUT,
             "the loss does not depend on the parameters through autograd: the graph is cut (a .detach(), .item(), "
@@ -112,11 +113,11 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             "Give the optimizer every parameter that should train (or freeze the others explicitly).",
             verification=check,
         )
-    grads = sum(g for g in s.scoped("grad.norm").values() if g == g)
-    if s.get("trial.changed_share", 1.0) == 0.0 and grads > 0 and not s.get("trial.diverged"):
+    grads = sum(g for g in s.scoped(N.GRAD_NORM).values() if g == g)
+    if s.get(N.TRIAL_CHANGED_SHARE, 1.0) == 0.0 and grads > 0 and not s.get(N.TRIAL_DIVERGED):
         return Claim(
             NOTHING_CHANGED,
-            f"no parameter changed during {s.get('trial.steps', 0)} optimizer steps.",
+            f"no parameter changed during {s.get(N.TRIAL_STEPS, 0)} optimizer steps.",
             evidence + symptom_evidence(v, t),
             "Check that gradients reach the parameters and that optimizer.step() runs.",
         )
@@ -127,9 +128,9 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 def over_regularized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Dropout that keeps a few percent of the units, or weight decay that shrinks every weight faster than the
     gradient restores it, drives the output toward a constant."""
-    dropout = {k: p for k, p in (s.get("model.dropout") or {}).items() if p >= t.max_dropout}
-    lr, decay = s.get("optim.lr", 0.0) or 0.0, s.get("optim.weight_decay", 0.0) or 0.0
-    shrink = s.get("weight.shrink_median")
+    dropout = {k: p for k, p in (s.get(N.MODEL_DROPOUT) or {}).items() if p >= t.max_dropout}
+    lr, decay = s.get(N.OPTIM_LR, 0.0) or 0.0, s.get(N.OPTIM_WEIGHT_DECAY, 0.0) or 0.0
+    shrink = s.get(N.WEIGHT_SHRINK_MEDIAN)
     heavy = heavy_decay(s, t, lr, decay)
     if not dropout and not heavy:
         return None
@@ -140,7 +141,7 @@ def over_regularized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     if decay:
         evidence.append(Evidence("lr * weight_decay (shrink per step)", lr * decay, f"< {t.max_decay_per_step:g}"))
     if shrink is not None:
-        evidence.append(Evidence(f"weight norm after {s.get('trial.steps', 0)} steps / before", shrink, "~1"))
+        evidence.append(Evidence(f"weight norm after {s.get(N.TRIAL_STEPS, 0)} steps / before", shrink, "~1"))
     parts = []
     if dropout:
         name = next(iter(dropout))
@@ -149,7 +150,7 @@ def over_regularized(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         parts.append(
             f"weight_decay={fmt(decay)} at lr={fmt(lr)} shrinks the weights "
             f"{'to ' + format(shrink, '.0%') + ' of their norm ' if shrink is not None else ''}"
-            f"in {s.get('trial.steps', 0)} steps"
+            f"in {s.get(N.TRIAL_STEPS, 0)} steps"
         )
     return Claim(
         confirm(MECHANISM, check),
