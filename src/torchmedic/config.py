@@ -12,7 +12,8 @@ from torchmedic.thresholds import Thresholds
 class DiagnoseConfig:
     # --- how much to measure ---
     trial_steps: int = 30  # enough for most healthy setups to beat the constant output on a few batches ...
-    long_trial_steps: int = 75  # ... and a slow starter (plain SGD, global pooling) gets this long before "stuck"
+    long_trial_steps: int = 75  # ... and a slow starter (plain SGD, global pooling) gets this long before "stuck" ...
+    slow_trial_steps: int = 200  # ... and, when no fix explains the symptom, this long: a healthy slow starter learns
     pool_batches: int = 3  # training batches cycled in a trial: more than one, so memorizing one is not learning
     min_pool_samples: int = 32  # with tiny batches, take more of them so a trial sees enough samples
     max_trial_batch: int = 128  # larger batches are subsampled: the cost of a trial is what limits diagnose()

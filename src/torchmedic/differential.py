@@ -16,13 +16,16 @@ from dataclasses import replace
 from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.errors import TorchMedicError
-from torchmedic.finding import Finding, Verification
+from torchmedic.finding import GONE, STAYS, Finding, Verification
 from torchmedic.fixes.registry import FIXES, Applied, apply
 from torchmedic.setup import Setup
-from torchmedic.symptom import read_symptom
+from torchmedic.symptom import DIVERGED, read_symptom
 from torchmedic.trial import TrialResult
-from torchmedic.verdict import Verdicts, judge
+from torchmedic.verdict import Verdicts, judge, steps_to_learn
 
+MEASURED = 0.7  # a by-hand cause this likely was measured directly (NaN counted, permuted labels trained, samples
+# mixed in eval mode): it explains the symptom without a fix to try, so the other fixes are not tried
+SLOW_MARGIN = 10  # the loss, falling at the rate it did, would learn within 10x the longer trial: worth checking
 MAX_SUSPECTS = 5  # single-fix trials for the causes the rules suspect; more than this are rarely all plausible
 MAX_COMBINED = 2  # extra trials for fixes that only work together
 # The fixes tried when the rules suspect nothing that works, in this order: the most common causes of a model that
@@ -45,9 +48,9 @@ DIFFERENTIAL = (
 )
 
 
-def _run(ctx: Context, setup: Setup, key: str) -> TrialResult | None:
+def _run(ctx: Context, setup: Setup, key: str, steps: int | None = None) -> TrialResult | None:
     try:
-        return ctx.trial(setup, key=key)
+        return ctx.trial(setup, key=key, steps=steps)
     except TorchMedicError:
         raise
     except Exception as exc:
@@ -55,8 +58,11 @@ def _run(ctx: Context, setup: Setup, key: str) -> TrialResult | None:
         return None
 
 
-def _affordable(ctx: Context) -> bool:
-    return ctx.remaining >= 1.2 * ctx.trials["baseline"].seconds
+def _affordable(ctx: Context, steps: int | None = None) -> bool:
+    """One more trial (of `steps`, else as long as the baseline) fits in what is left of the budget."""
+    baseline = ctx.trials["baseline"]
+    cost = baseline.seconds * (steps / max(1, baseline.steps) if steps else 1.0)
+    return ctx.remaining >= 1.2 * cost
 
 
 def _judged(
@@ -98,7 +104,7 @@ def differential(ctx: Context, candidates: list[Finding]) -> Verdicts:
     t = ctx.config.thresholds
     baseline = ctx.trials.get("baseline")
     if ctx.untrainable or baseline is None:
-        return Verdicts()
+        return _unblocked(ctx, candidates) if ctx.signals.get(N.LOSS_ERROR) else Verdicts()
     v = Verdicts(read_symptom(baseline, ctx.task, t), baseline)
     tried: list[str] = []
     fixable = [f.cause for f in candidates if f.cause in FIXES and not FIXES[f.cause].by_hand]
@@ -108,7 +114,9 @@ def differential(ctx: Context, candidates: list[Finding]) -> Verdicts:
             continue
         if _same_fix_tried(cause, tried) or _single(ctx, v, cause):
             tried.append(cause)
-    if v.stuck and not any(v.passed(c) for c in tried):
+    if v.stuck and not any(v.passed(c) for c in tried) and not explained_by_hand(candidates):
+        if _slow_start(ctx, v):
+            return v
         for cause in DIFFERENTIAL:
             if cause in tried or _same_fix_tried(cause, tried) or not _affordable(ctx):
                 continue
@@ -118,6 +126,52 @@ def differential(ctx: Context, candidates: list[Finding]) -> Verdicts:
                     break  # the symptom has an explanation; combinations below look for a second fault
     _combinations(ctx, v, [c for c in tried if c in v])
     return v
+
+
+def _unblocked(ctx: Context, candidates: list[Finding]) -> Verdicts:
+    """The loss raises on the setup as given, so no trial could run: a suspect's fix that lets the loss compute is
+    verified when the fixed setup then learns."""
+    t = ctx.config.thresholds
+    v = Verdicts()
+    for cause in dict.fromkeys(f.cause for f in candidates if f.cause in FIXES and not FIXES[f.cause].by_hand):
+        outcome = apply(ctx, cause, ctx.setup())
+        if not isinstance(outcome, Applied) or ctx.remaining <= 0:
+            continue
+        ctx.applied[cause] = outcome
+        result = _run(ctx, outcome.setup, f"verify {cause}")
+        if result is None:
+            continue
+        after = read_symptom(result, ctx.task, t)
+        verdict = STAYS if after.present else GONE
+        effect = after.score if math.isfinite(after.score) else 0.0
+        label = f"{outcome.setup.label} (the loss raised before)"
+        v.record(cause, Verification(label, "held-out score", math.nan, after.score, verdict, effect))
+    return v
+
+
+def _slow_start(ctx: Context, v: Verdicts) -> bool:
+    """A baseline whose training loss is still falling may only be slow: trained longer, does it learn? Then there is
+    no symptom to explain, and the verdicts say so."""
+    baseline = v.trial
+    if baseline is None or v.symptom is None or v.symptom.kind == DIVERGED:
+        return False
+    steps = ctx.config.slow_trial_steps
+    if steps_to_learn(baseline, ctx.config.thresholds) > steps * SLOW_MARGIN or not _affordable(ctx, steps):
+        return False
+    longer = _run(ctx, ctx.setup(), "baseline, trained longer", steps)
+    if longer is None:
+        return False
+    symptom = read_symptom(longer, ctx.task, ctx.config.thresholds)
+    if symptom.present:
+        return False
+    ctx.notes.append(f"a slow start: the setup as given learns only after more steps ({symptom})")
+    v.symptom, v.trial = symptom, longer
+    return True
+
+
+def explained_by_hand(findings: list[Finding]) -> bool:
+    """A cause only the user can fix was measured directly, and likely enough to explain the symptom."""
+    return any(f.cause in FIXES and FIXES[f.cause].by_hand and f.confidence >= MEASURED for f in findings)
 
 
 def _same_fix_tried(cause: str, tried: list[str]) -> bool:

@@ -19,7 +19,7 @@ from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DiagnoseConfig
 from torchmedic.confirmed import from_interventions, with_code
 from torchmedic.context import Context, build
-from torchmedic.differential import differential
+from torchmedic.differential import differential, explained_by_hand
 from torchmedic.errors import InputError, TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Finding
 from torchmedic.guard import preserved
@@ -57,8 +57,10 @@ def diagnose(
             ctx.notes.append(f"no optimizer given: trials used {DEFAULT_OPTIMIZER}")
         examine(ctx)
         findings, verdicts = _conclude(ctx)
+    explained = explained_by_hand(findings) or any(f.verification is not None and f.verification.passed
+                                                   for f in findings)  # fmt: skip
     return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started,
-                  verdicts.symptom, list(verdicts.by_cause.items()))  # fmt: skip
+                  verdicts.symptom, list(verdicts.by_cause.items()), explained)  # fmt: skip
 
 
 def examine(ctx: Context) -> None:

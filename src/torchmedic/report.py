@@ -23,6 +23,7 @@ class Report:
     elapsed_s: float = 0.0
     symptom: Symptom | None = None
     tried: list[tuple[str, Verification]] = field(default_factory=list)  # (cause, verdict of its fix)
+    explained: bool = False  # a finding's fix removed the symptom, or a cause only the user can fix was measured
 
     @property
     def healthy(self) -> bool:
@@ -32,8 +33,7 @@ class Report:
     @property
     def unexplained(self) -> bool:
         """The symptom is present and no fix tried removed it: the model does not learn, no cause is confirmed."""
-        present = self.symptom is not None and self.symptom.present
-        return present and not any(f.verification is not None and f.verification.passed for f in self.findings)
+        return self.symptom is not None and self.symptom.present and not self.explained
 
     @property
     def causes(self) -> list[str]:

@@ -57,10 +57,12 @@ class Symptom:
     def __str__(self) -> str:
         after = f"after {self.steps} steps"
         if self.kind == DIVERGED:
-            loss = (
-                "became non-finite" if not math.isfinite(self.loss_last) else f"rose to {format_value(self.loss_last)}"
-            )
-            return f"diverged {after}: the training loss {loss} from {format_value(self.loss_first)}"
+            if not math.isfinite(self.loss_last):
+                return f"diverged {after}: the training loss became non-finite"
+            if self.loss_last > self.loss_first:
+                first, last = format_value(self.loss_first), format_value(self.loss_last)
+                return f"diverged {after}: the training loss rose from {first} to {last}"
+            return f"diverged {after}: the held-out loss ended {format_value(1 - self.gain)}x the best constant's"
         if self.kind == COLLAPSED:
             if not self.classes:
                 return f"collapsed {after}: the output is the same for every held-out sample (gain {self.gain:.2f})"
@@ -73,13 +75,14 @@ class Symptom:
                 f"(gain {format_value(self.gain)}{self._skill()})"
             )
         if self.kind == CONSTANT:
-            return f"no better than a constant output {after}: held-out gain {format_value(self.gain)}{self._skill()}"
+            gain = format_value(self.gain)
+            return f"is no better than a constant output {after}: held-out gain {gain}{self._skill()}"
         return f"learns {after}: held-out gain {format_value(self.gain)}{self._skill()}"
 
     def _skill(self) -> str:
-        return (
-            f", balanced accuracy {self.skill:.2f} of the way from chance to perfect" if self.skill is not None else ""
-        )
+        if self.skill is None:
+            return ""
+        return f", balanced accuracy {self.skill:.2f} of the way from chance to perfect"
 
 
 def _collapsed(held: Metrics, t: Thresholds) -> bool:
@@ -118,15 +121,16 @@ def _kind(
     learned = (skill is not None and skill >= t.min_skill) or held.gain >= t.min_gain
     if trial.diverged or not held.finite_outputs:
         return DIVERGED
-    rose = math.isfinite(first) and first > 0 and last > t.max_loss_rise * first + 1e-3
-    if rose or not held.gain > t.min_held_out_gain:
-        return DIVERGED
+    if math.isfinite(first) and first > 0 and last > t.max_loss_rise * first + 1e-3:
+        return DIVERGED  # the training loss rose: steps overshoot, whatever the predictions show for now
     if multilabel and held.gain >= t.min_gain:
         return LEARNS  # rare labels cross 0.5 late: a loss below every label's prior is learning
     if _collapsed(held, t):
         return COLLAPSED
     if learned:
-        return LEARNS
+        return LEARNS  # predictions follow the inputs, even if a few confidently wrong ones blow up the loss
+    if not held.gain > t.min_held_out_gain:
+        return DIVERGED
     if skill is None and held.output_std <= t.min_output_spread * max(1.0, abs(held.loss) ** 0.5):
         return COLLAPSED
     if fit.gain >= t.min_gain and math.isfinite(fit.gain):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 class Thresholds:
     # --- what counts as learning (the symptom) ---
     min_gain: float = 0.1  # a setup that learns beats the best constant output by >= 10% of its loss in a trial
-    min_skill: float = 0.1  # balanced accuracy a tenth of the way from chance to perfect: predictions follow inputs
+    min_skill: float = 0.2  # balanced accuracy a fifth of the way from chance to perfect: predictions follow inputs
     verify_margin: float = 0.1  # a fix removes the symptom when it raises gain or skill by >= 0.1 (and reaches it)
     prior_margin: float = 0.02  # held-out gain a model fitting only the label prior cannot exceed beyond noise
     collapse_share: float = 0.95  # >= 95% of predictions on one class is a collapse ...

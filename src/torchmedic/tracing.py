@@ -118,6 +118,7 @@ class Trace:
     module_outputs: dict[str, int]  # module name -> id of its output tensor
     module_types: dict[str, str]
     output_id: int | None
+    parameters: dict[int, nn.Parameter] = field(default_factory=dict)  # every parameter forward read, by id
 
     def producer(self, tensor_id: int) -> Op | None:
         """The last op that output this tensor."""
@@ -174,6 +175,7 @@ class _Recorder(TorchFunctionMode):
         self.ops: list[Op] = []
         self.counts: dict[str, int] = {}
         self.keep: list[torch.Tensor] = []  # hold every tensor until the trace ends, so ids stay unique
+        self.parameters: dict[int, nn.Parameter] = {}  # every parameter an op read, by id
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
@@ -183,6 +185,7 @@ class _Recorder(TorchFunctionMode):
             name = op_name(func)
             inputs = list(_tensors(args)) + list(_tensors(kwargs))
             self.keep.extend(inputs + outputs)
+            self.parameters.update((id(t), t) for t in inputs if isinstance(t, nn.Parameter))
             scalars = {k: v for k, v in kwargs.items() if k in _SCALAR_ARGS and isinstance(v, (int, float, bool))}
             if name in ("softmax", "log_softmax") and "dim" not in scalars and len(args) > 1:
                 scalars["dim"] = args[1]
@@ -219,6 +222,7 @@ def trace_forward(model: nn.Module, batch: Batch) -> tuple[Trace, Any]:
         module_outputs,
         {n: type(m).__name__ for n, m in model.named_modules()},
         None if primary is None else id(primary),
+        recorder.parameters,
     )
     trace.keep = recorder.keep + ([primary] if primary is not None else [])  # type: ignore[attr-defined]
     return trace, outputs

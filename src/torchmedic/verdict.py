@@ -51,9 +51,10 @@ def judge(
 ) -> Verification:
     """The verdict on a fix: `fixed` (its trial) against `reference` (the same setup without the fix)."""
     effect = _effect(reference, fixed)
-    if reference.present and not fixed.present and (effect >= t.verify_margin or reference.kind == DIVERGED):
+    calmed = reference.kind == DIVERGED and _calm(fixed, t)
+    if reference.present and not fixed.present and (effect >= t.verify_margin or calmed):
         return Verification(label, "held-out score", _shown(reference), _shown(fixed), GONE, effect)
-    if reference.kind == DIVERGED and fixed.kind != DIVERGED and math.isfinite(fixed.gain) and fixed.gain >= 0:
+    if calmed and fixed.gain >= 0:
         return Verification(label, "held-out gain", reference.gain, fixed.gain, GONE, effect)
     slow, fast = steps_to_learn(ref_trial, t), steps_to_learn(fixed_trial, t)
     if slow > t.realistic_steps >= fast and fixed.kind != DIVERGED and fixed.gain >= reference.gain:
@@ -63,6 +64,12 @@ def judge(
     if effect >= t.verify_margin and fixed.kind != DIVERGED:
         return Verification(label, "held-out score", _shown(reference), _shown(fixed), FADING, effect)
     return Verification(label, "held-out score", _shown(reference), _shown(fixed), STAYS, effect)
+
+
+def _calm(fixed: Symptom, t: Thresholds) -> bool:
+    """A trial that no longer diverges in any way: its training loss fell and its held-out loss stayed within twice
+    the best constant's (a run at the edge of divergence can fall short of the rise threshold by luck alone)."""
+    return fixed.kind != DIVERGED and fixed.loss_last < fixed.loss_first and fixed.gain > t.min_held_out_gain
 
 
 def _effect(reference: Symptom, fixed: Symptom) -> float:

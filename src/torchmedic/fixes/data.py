@@ -36,10 +36,14 @@ STANDARD_STD = (0.5, 2.0)  # standardizing them again changes nothing worth a tr
 BALANCED = 1.5  # class weights within 1.5x of each other change the loss too little to matter
 
 
+CONSTANT_STD = 1e-6  # a channel that never varies (a blank border pixel) stays what it is whatever the scaling
+
+
 def standardized(means: list[float], stds: list[float]) -> bool:
-    """Every channel already has about zero mean and unit spread."""
+    """Every channel that varies already has about zero mean and unit spread."""
     low, high = STANDARD_STD
-    return all(abs(m) <= STANDARD_MEAN and low <= d <= high for m, d in zip(means, stds, strict=True))
+    varying = [(m, d) for m, d in zip(means, stds, strict=True) if d > CONSTANT_STD]
+    return all(abs(m) <= STANDARD_MEAN and low <= d <= high for m, d in varying)
 
 
 def _resampled(ctx: Context, setup: Setup, order: torch.Tensor, why: str, what: str, code: str) -> Outcome:

@@ -9,6 +9,7 @@ from torch import nn
 from torchmedic import signal_names as N
 from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
 from torchmedic.lines import module_ref, optimizer_line
+from torchmedic.probes.structure import module_containers
 from torchmedic.setup import Setup
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -29,18 +30,38 @@ def _graph_cut(ctx: Context) -> bool:
     return s.get(N.LOSS_REQUIRES_GRAD_GRAPH) is False or bool(s.get(N.TRIAL_ERROR)) or blocked >= 0.5
 
 
+def _register(model: nn.Module) -> list[tuple[str, str]]:
+    """Wrap every plain list or dict of layers in nn.ModuleList / nn.ModuleDict, in place, so that their
+    parameters are listed; (how the user's code refers to it, the container class) for each."""
+    names = {id(m): n for n, m in model.named_modules()}
+    done = []
+    for owner, attr, container in list(module_containers(model)):
+        kind = "ModuleDict" if isinstance(container, dict) else "ModuleList"
+        wrapped = nn.ModuleDict(container) if isinstance(container, dict) else nn.ModuleList(container)
+        setattr(owner, attr, wrapped)
+        ref = module_ref(names.get(id(owner), "")).replace("model", "self", 1)
+        done.append((f"{ref}.{attr}", kind))
+    return done
+
+
 @fix("optim.not_updating", stage="optim")
 def train_the_model(ctx: Context, setup: Setup, option: int) -> Outcome:
     """An optimizer over the parameters that should train (all of them when every one was frozen)."""
     s = ctx.signals
     inner = setup.inner
     frozen = not any(p.requires_grad for p in inner.parameters())  # then no graph reaches the loss: not a cut
-    if not frozen and _graph_cut(ctx):
+    whats, codes = [], []
+    registered = _register(inner) if s.get(N.MODEL_UNREGISTERED) else []
+    if registered:
+        whats.append(f"layers kept in plain containers registered ({', '.join(ref for ref, _ in registered[:3])})")
+        codes += [f"{ref} = nn.{kind}({ref})  # in __init__: a plain container hides its layers from model.parameters()"
+                  for ref, kind in registered]  # fmt: skip
+    elif not frozen and _graph_cut(ctx):
         return Refused(
             "the graph from the parameters to the loss is cut inside forward (.detach(), .item(), .numpy(), .data "
-            "or torch.no_grad()): only a change in your forward can let gradients through"
+            "or torch.no_grad()): only a change in your forward can let gradients through",
+            code="loss = loss_fn(model(x), y)  # no .detach()/.item()/.numpy() in between\nassert loss.requires_grad",
         )
-    whats, codes = [], []
     if frozen:
         for p in inner.parameters():
             p.requires_grad_(True)

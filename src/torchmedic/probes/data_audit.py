@@ -20,29 +20,39 @@ from torchmedic.task import MAX_CLASSES
 MAX_DISTINCT = 20  # distinct target values listed when there are at most this many (labels, mask values)
 
 
-def _channel_moments(batches: list[Batch]) -> tuple[list[float], list[float], float, float]:
-    """Per-channel mean and std over every sample and position (float64 sums), and the global min/max."""
-    total = sq = None
-    count = 0
+def _channel_moments(batches: list[Batch]) -> tuple[list[float], list[float], float, float, int]:
+    """Per-channel mean and std over every sample and position (float64 sums of the finite values), the global
+    min/max of the finite values, and how many values are not finite."""
+    total = sq = count = shift = None
     low, high = math.inf, -math.inf
+    bad = 0
     for b in batches:
-        x = b.first_input
-        if not x.is_floating_point():
+        x = b.first_input.detach()
+        if not x.is_floating_point() or x.numel() == 0:
             continue
-        f = per_feature(x.double())
+        f = per_feature(x)  # (C, N * ...)
         finite = torch.isfinite(f)
-        f = torch.where(finite, f, torch.zeros_like(f))
-        total = f.sum(1) if total is None else total + f.sum(1)
-        sq = (f * f).sum(1) if sq is None else sq + (f * f).sum(1)
-        count += f.shape[1]
-        if finite.any():
-            low = min(low, float(f[finite].min()))
-            high = max(high, float(f[finite].max()))
-    if total is None or sq is None or count == 0:
-        return [], [], math.nan, math.nan
-    mean = total / count
-    std = (sq / count - mean * mean).clamp_min(0).sqrt()
-    return mean.tolist(), std.tolist(), low, high
+        if not bool(finite.all()):
+            bad += int((~finite).sum())
+            f = torch.where(finite, f, torch.zeros_like(f))
+        if shift is None:  # sums of values shifted by the first batch's means: exact enough in float32 squares
+            shift = (f.sum(1, dtype=torch.float64) / finite.sum(1).clamp_min(1)).to(f.dtype)
+        centred = torch.where(finite, f - shift[:, None], torch.zeros_like(f)) if bad else f - shift[:, None]
+        sums = centred.sum(1, dtype=torch.float64)
+        squares = (centred * centred).sum(1, dtype=torch.float64)
+        kept = finite.sum(1, dtype=torch.float64)
+        total = sums if total is None else total + sums
+        sq = squares if sq is None else sq + squares
+        count = kept if count is None else count + kept
+        if bool(finite.any()):
+            lo, hi = torch.aminmax(f[finite]) if bad else torch.aminmax(f)
+            low, high = min(low, float(lo)), max(high, float(hi))
+    if total is None or sq is None or count is None or shift is None:
+        return [], [], math.nan, math.nan, bad
+    count = count.clamp_min(1)
+    offset = total / count
+    std = (sq / count - offset * offset).clamp_min(0).sqrt()
+    return (shift.double() + offset).tolist(), std.tolist(), low, high, bad
 
 
 def _duplicate_share(batches: list[Batch]) -> float:
@@ -135,14 +145,13 @@ def data_audit(ctx: Context) -> None:
     x0 = batches[0].first_input
     s.emit(N.INPUT_DTYPE, str(x0.dtype).replace("torch.", ""))
     s.emit(N.INPUT_SHAPE, list(x0.shape))
-    mean, std, low, high = _channel_moments(batches)
+    mean, std, low, high, inputs_bad = _channel_moments(batches)
     if mean:
         s.emit(N.INPUT_CHANNEL_MEAN, mean)
         s.emit(N.INPUT_CHANNEL_STD, std)
         s.emit(N.INPUT_RMS, (sum(m * m + d * d for m, d in zip(mean, std, strict=True)) / len(mean)) ** 0.5)
         s.emit(N.INPUT_MIN, low)
         s.emit(N.INPUT_MAX, high)
-    inputs_bad = sum(int((~torch.isfinite(b.first_input)).sum()) for b in batches if b.first_input.is_floating_point())
     s.emit(N.INPUT_NONFINITE, inputs_bad)
     if inputs_bad:
         ctx.untrainable = "the inputs hold NaN/Inf: every training step would be NaN"

@@ -3,14 +3,17 @@ dropout rates, BatchNorm, the shapes the loss sees."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from torchmedic import signal_names as N
 from torchmedic.context import Context
 from torchmedic.layers import weight_gain, weight_layers
+from torchmedic.lines import module_ref
 from torchmedic.probes.registry import probe
-from torchmedic.tracing import TRANSPARENT, Op, trace_forward
+from torchmedic.tracing import TRANSPARENT, Op, Trace, trace_forward
 
 
 def distinct_rows(weight: torch.Tensor) -> int:
@@ -55,7 +58,12 @@ def structure(ctx: Context) -> None:
         bias = getattr(module, "bias", None)
         if isinstance(bias, torch.Tensor):
             s.emit(N.BIAS_MEAN, float(bias.detach().float().mean()), name)
-    trace, _ = trace_forward(clone_for_trace(ctx), ctx.train[0])
+    traced = clone_for_trace(ctx)
+    trace, _ = trace_forward(traced, ctx.train[0])
+    hidden = unregistered(traced, trace)
+    if hidden:
+        s.emit(N.MODEL_UNREGISTERED, sorted(hidden))
+        s.emit(N.MODEL_UNREGISTERED_PARAMS, sum(hidden.values()))
     for op in trace.ops:
         if op.name.startswith("dropout") and "p" in op.args:
             dropouts.setdefault(op.scope or f"F.{op.name}#{op.ordinal}", float(op.args["p"]))
@@ -84,6 +92,36 @@ def structure(ctx: Context) -> None:
         s.emit(N.MODEL_FOLLOWING, {n: getattr(trace.following_activation(n), "name", "") for n in heads})
     softmax_dims = [op.args.get("dim") for op in trace.ops if op.name in ("softmax", "log_softmax")]
     s.emit(N.MODEL_SOFTMAX_DIMS, softmax_dims)
+
+
+def module_containers(model: nn.Module) -> Iterator[tuple[nn.Module, str, list[nn.Module] | dict[str, nn.Module]]]:
+    """(owner, attribute, container) for every plain Python list, tuple or dict of modules kept as an attribute of
+    the model or one of its modules: layers nn.Module does not register."""
+    for owner in model.modules():
+        for attr, value in vars(owner).items():
+            if attr.startswith("_"):
+                continue
+            if isinstance(value, (list, tuple)) and value and all(isinstance(m, nn.Module) for m in value):
+                yield owner, attr, list(value)
+            elif isinstance(value, dict) and value and all(isinstance(m, nn.Module) for m in value.values()):
+                yield owner, attr, dict(value)
+
+
+def unregistered(model: nn.Module, trace: Trace) -> dict[str, int]:
+    """Layers kept in plain containers whose parameters forward used although model.parameters() does not list
+    them: name (as the user's code writes it) -> parameter tensors."""
+    listed = {id(p) for p in model.parameters()}
+    hidden = {i for i in trace.parameters if i not in listed}
+    names = {id(m): n for n, m in model.named_modules()}
+    found: dict[str, int] = {}
+    for owner, attr, container in module_containers(model):
+        items = container.items() if isinstance(container, dict) else enumerate(container)
+        prefix = module_ref(names.get(id(owner), ""))
+        for key, module in items:
+            used = sum(id(p) in hidden for p in module.parameters())
+            if used:
+                found[f"{prefix}.{attr}[{key!r}]"] = used
+    return found
 
 
 def clone_for_trace(ctx: Context) -> nn.Module:

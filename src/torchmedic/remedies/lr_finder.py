@@ -7,7 +7,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -38,6 +38,9 @@ class RangeTestConfig:
 
     diverge_factor: float = 4.0  # stop once the loss exceeds 4x the best seen (fastai and Lightning use 4)
     window: int = 3  # the divergence check reads the median of the last 3 losses, so one bad batch does not stop it
+    check_flat: bool = True  # a flat curve is checked by training at one LR per decade: a slow starter's loss moves
+    # only after tens of steps at one LR, which a range test (one step per LR) never holds
+    min_check_fall: float = 0.05  # a checked LR counts when its loss ends 5% below where it started
     suggest: SuggestConfig = field(default_factory=SuggestConfig)
 
 
@@ -81,8 +84,55 @@ def find_lr(
     with preserved(model, optimizer, loader):
         spec = OptimizerSpec.of(optimizer, model)
         copy = clone_model(model)
-        return range_test(copy, _cycle(loader, keys or BatchKeys()), loss_fn, spec, start_lr=start_lr, end_lr=end_lr,
-                          num_iter=num_iter, config=config)  # fmt: skip
+        result = range_test(copy, _cycle(loader, keys or BatchKeys()), loss_fn, spec, start_lr=start_lr,
+                            end_lr=end_lr, num_iter=num_iter, config=config)  # fmt: skip
+        if result.flat and (config or RangeTestConfig()).check_flat:
+            result = _checked(result, model, _cycle(loader, keys or BatchKeys()), loss_fn, spec, num_iter,
+                              config or RangeTestConfig())  # fmt: skip
+        return result
+
+
+CHECKED_DECADES = {"SGD": (-4, 0)}  # the LRs people use, one per decade: SGD up to 1, adaptive optimizers up to 0.1
+ADAPTIVE_DECADES = (-5, -1)
+CHECKED_CONFIDENCE = 0.5  # a decade grid places the LR within a factor of ~3 and says nothing finer
+
+
+def _checked(
+    result: LRFinderResult,
+    model: nn.Module,
+    batches: Iterator[Batch],
+    loss_fn: LossFn,
+    spec: OptimizerSpec,
+    steps: int,
+    config: RangeTestConfig,
+) -> LRFinderResult:
+    """A flat curve checked: a fresh copy trained `steps` steps at each usual LR (one per decade). When one makes the
+    loss fall, it is the suggestion; only when none does is the curve flat."""
+    low, high = CHECKED_DECADES.get(spec.name, ADAPTIVE_DECADES)
+    falls: list[tuple[float, float]] = []
+    for exponent in range(low, high + 1):
+        lr = 10.0**exponent
+        copy = clone_model(model)
+        optimizer = spec.scaled_lr(lr / spec.lr).build(copy) if spec.lr > 0 else spec.with_lr(lr).build(copy)
+        device = next((p.device for p in copy.parameters()), None)
+        copy.train()
+        losses = [_step(copy, next(batches).to(device), loss_fn, optimizer, i) for i in range(steps)]
+        k = max(1, steps // 10)
+        first, last = sorted(losses[:k])[k // 2], sorted(losses[-k:])[k // 2]
+        if math.isfinite(first) and math.isfinite(last) and first > 0:
+            falls.append(((first - last) / first, lr))
+    best = max(falls, default=(0.0, math.nan))
+    if best[0] < config.min_check_fall:
+        checked = f"; checked: no LR from 1e{low} to 1e{high} made the loss fall within {steps} steps"
+        return replace(result, message=result.message + checked)
+    message = (
+        f"suggested lr {best[1]:.3g}: the range test's curve was flat, but trained {steps} steps at one LR per decade "
+        f"the loss fell most at lr {best[1]:.3g} ({best[0]:.0%}), a slow start"
+    )
+    candidates = tuple((f"1e{math.log10(lr):.0f}", fall) for fall, lr in falls)  # the fall at each LR checked
+    method = f"one LR per decade, each held for {steps} steps"
+    return replace(result, suggestion=best[1], flat=False, confidence=CHECKED_CONFIDENCE, method=method,
+                   message=message, candidates=candidates)  # fmt: skip
 
 
 def range_test(

@@ -45,7 +45,7 @@ class Rule:
     def __call__(self, signals: Signals, thresholds: Thresholds, verdicts: Verdicts | None = None) -> Finding | None:
         """The finding this rule draws, with its cause stamped on."""
         if self.seen_by == "pre":
-            claim = self.fn(signals, thresholds, verdicts or Verdicts())
+            claim = self.fn(signals, thresholds, Verdicts() if verdicts is None else verdicts)
         else:
             claim = self.fn(signals, thresholds)
         if claim is None:

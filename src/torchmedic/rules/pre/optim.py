@@ -38,6 +38,8 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """A parameter the optimizer does not hold, or one no gradient reaches, never changes: a frozen model, an
     optimizer built for another model, a graph cut by .detach() or .item(), layers kept in a Python list (forward
     uses them, model.parameters() does not list them)."""
+    if not s.has(N.OPTIM_HELD):
+        return None  # the optimizer was not looked at
     held, foreign = s.get(N.OPTIM_HELD, []), s.get(N.OPTIM_FOREIGN, 0)
     frozen, trainable = s.get(N.MODEL_FROZEN, []), s.get(N.MODEL_TRAINABLE_PARAMS, 1)
     unheld = s.get(N.OPTIM_UNHELD_TRAINABLE, [])
