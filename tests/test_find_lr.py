@@ -20,6 +20,7 @@ from torchmedic import InputError, LossError, ModelError, find_lr, plot_lr, sugg
 from torchmedic.batch import Batch
 from torchmedic.clone import OptimizerSpec, clone_model
 from torchmedic.remedies import FLAT_MESSAGE, MissingDependencyError, StopReason, range_test
+from torchmedic.remedies.lr_finder import RangeTestConfig
 from torchmedic.remedies.lr_suggestion import SuggestConfig
 
 X = np.linspace(-7, 1, 100)  # log10 of 100 LRs from 1e-7 to 10, as find_lr's defaults
@@ -300,3 +301,18 @@ def test_plot_lr_draws_the_result_and_names_the_extra_when_matplotlib_is_missing
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingDependencyError, match=r"pip install torchmedic\[plot\]"):
         plot_lr(result)
+
+
+def test_a_flat_curve_is_checked_by_holding_one_lr_per_decade() -> None:
+    # Ten steps over eight decades hold no LR long enough to move the loss: the curve reads flat. Held for those ten
+    # steps at one LR per decade, a learnable task shows which LR trains, so the result is not flat.
+    model = mlp()
+    loader = DataLoader(blobs(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    unchecked = find_lr(
+        model, loader, F.cross_entropy, optimizer, num_iter=10, config=RangeTestConfig(check_flat=False)
+    )
+    checked = find_lr(model, loader, F.cross_entropy, optimizer, num_iter=10)
+    assert unchecked.flat and unchecked.suggestion is None
+    assert not checked.flat and checked.suggestion is not None and 1e-3 <= checked.suggestion <= 1.0
+    assert "one LR per decade" in checked.method and len(checked.candidates) == 5

@@ -67,6 +67,16 @@ def target_lr(ctx: Context, setup: Setup, direction: int) -> tuple[float, str]:
     return raised, f"{flat}: lr x {BLIND_FACTOR[1]:g}"
 
 
+def scaled_lr_line(optimizer: str | None, lr: float | None, direction: int) -> str:
+    """The LR fix's line when only the optimizer's class and LR are known (the live monitor reads nothing more): the
+    usual step the way the finding points, in the user's optimizer class."""
+    name = optimizer or "Adam"
+    if lr is None or not math.isfinite(lr) or lr <= 0:
+        return f"optimizer = torch.optim.{name}(model.parameters(), lr=...)  # torchmedic.find_lr measures one"
+    target = lr * BLIND_FACTOR[1 if direction > 0 else -1]
+    return f"optimizer = torch.optim.{name}(model.parameters(), lr={target:.2g})  # was lr={lr:.2g}"
+
+
 def with_lr(ctx: Context, setup: Setup, target: float, source: str, option: int) -> Outcome:
     """`setup` at LR `target` (a tenth of it for option 1, when `target` itself did not verify); refused when the
     LR would barely change."""

@@ -90,6 +90,17 @@ def heavy_decay(s: Signals, t: Thresholds, lr: float, decay: float) -> bool:
     return decay > 0 and (lr * decay >= t.max_decay_per_step or shrunk)
 
 
+def sane_decay(optimizer: str | None, decoupled: bool = False) -> float:
+    """The usual weight decay of an optimizer class: decoupled (AdamW) decays more per unit than L2."""
+    return SANE_DECOUPLED_DECAY if decoupled or optimizer == "AdamW" else SANE_DECAY
+
+
+def decay_line(optimizer: str | None) -> str:
+    """The fix's line when only the optimizer's class is known (the live monitor)."""
+    name = optimizer or "AdamW"
+    return f"optimizer = torch.optim.{name}(model.parameters(), lr=..., weight_decay={sane_decay(name):g})"
+
+
 @fix("optim.over_regularized", stage="optim")
 def less_regularization(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Dropout near 1 lowered, weight decay that shrinks the weights every step cut to a usual value."""
@@ -103,7 +114,7 @@ def less_regularization(ctx: Context, setup: Setup, option: int) -> Outcome:
     lr, decay = setup.spec.lr, float(setup.spec.hyper("weight_decay", 0.0) or 0.0)
     spec = setup.spec
     if heavy_decay(s, t, lr, decay):
-        sane = SANE_DECOUPLED_DECAY if s.get(N.OPTIM_DECOUPLED) else SANE_DECAY
+        sane = sane_decay(setup.spec.name, bool(s.get(N.OPTIM_DECOUPLED)))
         spec = spec.with_hyper(weight_decay=sane)
         whats.append(f"weight_decay {decay:g} -> {sane:g}")
         codes.append(optimizer_line(spec, setup.inner))

@@ -9,6 +9,16 @@ from torchmedic import signal_names as N
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
 
+# --- priors: how sure a live finding is, by how directly the run shows its mechanism (each confirmed on
+# `MonitorConfig.confirm` consecutive sampled steps before it is reported) ---
+SEEN = 0.95  # read directly off the run: the mode flag, the optimizer's parameters, a load report, rows of 1.0
+SPECIFIC = 0.9  # a pattern only this cause makes: the LR fell 1000x, every logit shifted by one constant
+MECHANISM = 0.85  # the mechanism measured (units dying after large updates, outputs pinned at a bound)
+LIKELY = 0.8  # the pattern and the symptom, with one look-alike ruled out
+SUGGESTIVE = 0.75  # the symptom and a pattern that usually goes with this cause
+PLAUSIBLE = 0.7  # a pattern that often, not always, means this cause
+POSSIBLE = 0.6  # the symptom alone, with nothing against this cause
+
 
 def number(s: Signals, name: N.Name, scope: str = "") -> float | None:
     """A finite number, or None when the signal is missing or not a finite number."""

@@ -8,7 +8,18 @@ import statistics
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
-from torchmedic.rules.live.common import batches_sorted, classification, early, finite, label_entropy_ratio, number
+from torchmedic.rules.live.common import (
+    LIKELY,
+    MECHANISM,
+    SEEN,
+    SPECIFIC,
+    batches_sorted,
+    classification,
+    early,
+    finite,
+    label_entropy_ratio,
+    number,
+)
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -30,7 +41,7 @@ def unnormalized(s: Signals, t: Thresholds) -> Claim | None:
     ]
     if scale >= t.max_input_scale:
         return Claim(
-            0.85,
+            MECHANISM,
             f"the inputs are not standardized (mean {format_value(mean)}, std {format_value(std)}): raw values "
             "such as 0-255 pixels or unscaled features make the first layer's outputs huge.",
             evidence,
@@ -39,7 +50,7 @@ def unnormalized(s: Signals, t: Thresholds) -> Claim | None:
         )
     if top <= t.min_input_scale:
         return Claim(
-            0.8,
+            LIKELY,
             f"the inputs are squashed to ~0 (largest |x| = {format_value(top)}): scaled twice (x / 255 after "
             "ToTensor already did it?), they carry almost no signal.",
             evidence,
@@ -60,7 +71,7 @@ def low_variability(s: Signals, t: Thresholds) -> Claim | None:
         return None
     what = "all zero" if scale == 0 else "(nearly) identical across the batch"
     return Claim(
-        0.9,
+        SPECIFIC,
         f"the inputs are {what}: a dataset that returns one item, a constant image, or a transform that wipes "
         "the content. The model can only learn one output.",
         [
@@ -83,7 +94,7 @@ def nonfinite(s: Signals, t: Thresholds) -> Claim | None:
         return None
     which = "inputs" if inputs else "targets"
     return Claim(
-        0.95,
+        SEEN,
         f"the {which} contain NaN or Inf ({inputs or targets} sampled batches so far): they turn the loss and, "
         "after one update, every weight into NaN.",
         [
@@ -108,7 +119,7 @@ def target_scale(s: Signals, t: Thresholds) -> Claim | None:
     if scale < t.max_target_scale or (std > 0 and spread >= t.min_fit_share * std):
         return None
     return Claim(
-        0.85,
+        MECHANISM,
         f"the regression targets have mean {format_value(mean)} and std {format_value(std)} while the outputs "
         f"vary by {format_value(spread)} across samples: far beyond the unit scale the model starts at, it "
         "predicts (about) the mean.",
@@ -142,7 +153,7 @@ def class_imbalance(s: Signals, t: Thresholds) -> Claim | None:
     if collapsed < t.collapse_share or top != majority or shares[1] == 0 or shares[0] < t.dominance * shares[1]:
         return None
     return Claim(
-        0.85,
+        MECHANISM,
         f"the model predicts class {top} for {collapsed:.0%} of the last {n:.0f} samples: class {top} holds "
         f"{shares[0]:.0%} of the targets, so predicting it for everything is the cheapest way to lower the loss.",
         [
@@ -164,7 +175,7 @@ def unshuffled(s: Signals, t: Thresholds) -> Claim | None:
         return None
     total, batch = s.get(N.TARGET_ENTROPY_TOTAL), s.get(N.TARGET_BATCH_ENTROPY_RECENT)
     return Claim(
-        0.85,
+        MECHANISM,
         f"each batch holds one or few classes (label entropy {batch:.2f} nats per batch against {total:.2f} over "
         "the run): the data is ordered by class and not shuffled.",
         [
@@ -213,7 +224,7 @@ def train_infer_mismatch(s: Signals, t: Thresholds) -> Claim | None:
         if shift < t.max_eval_shift and spread < math.log(t.max_eval_std_ratio):
             return None
         return Claim(
-            0.8,
+            LIKELY,
             f"evaluation inputs differ from training inputs: their mean is {shift:.1f} stds away and "
             f"their std {math.exp(spread):.1f}x off. The evaluation transform lacks (or repeats) a normalization "
             "step the training transform has.",

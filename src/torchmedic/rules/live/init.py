@@ -6,7 +6,18 @@ import math
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
-from torchmedic.rules.live.common import early, finite, inputs_unnormalized, largest, names, number
+from torchmedic.rules.live.common import (
+    LIKELY,
+    MECHANISM,
+    SEEN,
+    SPECIFIC,
+    early,
+    finite,
+    inputs_unnormalized,
+    largest,
+    names,
+    number,
+)
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -37,7 +48,7 @@ def too_small(s: Signals, t: Thresholds) -> Claim | None:
     if ratio > t.max_run_std_decay or spread > t.min_output_spread:
         return None
     return Claim(
-        0.85,
+        MECHANISM,
         f"the signal shrinks layer by layer ({first} -> {last}: its between-sample std falls to {ratio:.1e}) and "
         f"the output is almost the same for every sample (between-sample std {spread:.1e}): the weights are too "
         "small for the depth.",
@@ -73,7 +84,7 @@ def too_large(s: Signals, t: Thresholds) -> Claim | None:
     if not evidence:
         return None
     return Claim(
-        0.8,
+        LIKELY,
         "the weights are too large at init: the signal grows layer by layer, so logits explode or tanh/sigmoid "
         "units saturate and pass no gradient.",
         evidence,
@@ -91,7 +102,7 @@ def symmetric(s: Signals, t: Thresholds) -> Claim | None:
     if not same:
         return None
     return Claim(
-        0.9,
+        SPECIFIC,
         f"every unit of {names(same)} has the same weights, also after training steps: identical units get "
         "identical gradients, so the layer can only ever compute one feature (zero or constant init?).",
         [
@@ -120,7 +131,7 @@ def dead_units(s: Signals, t: Thresholds) -> Claim | None:
         return None
     layer, share = worst
     return Claim(
-        0.85,
+        MECHANISM,
         f"{share:.0%} of the units of {layer} are dead from the start (zero for every sample, zero gradient): "
         "a large negative bias or a negative-mean init?",
         [Evidence("dead units at the first steps", share, f"< {t.dead_fraction:g}", layer)],
@@ -144,7 +155,7 @@ def pretrained_not_loaded(s: Signals, t: Thresholds) -> Claim | None:
         f"state = {{k.removeprefix('{prefix}'): v for k, v in state.items()}}\n" if prefix else ""
     ) + "result = model.load_state_dict(state, strict=True)  # fails loudly on a mismatch"
     return Claim(
-        0.95,
+        SEEN,
         f"load_state_dict into {where} matched {expected - missing} of its {expected} keys: {missing} stayed at "
         f"their random init and {unexpected} keys of the checkpoint were ignored.{hint}",
         [

@@ -6,7 +6,7 @@ import math
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
-from torchmedic.rules.live.common import number
+from torchmedic.rules.live.common import MECHANISM, SEEN, SPECIFIC, number
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -37,7 +37,7 @@ def double_softmax(s: Signals, t: Thresholds) -> Claim | None:
         )
     evidence.append(Evidence("lowest loss reachable this way", floor, "0"))
     return Claim(
-        0.9,
+        SPECIFIC,
         f"the model outputs probabilities (rows sum to 1) and the loss applies softmax again: the loss cannot go "
         f"below {floor:.2f} and its gradients are tiny, so predictions stay nearly uniform.",
         evidence,
@@ -52,7 +52,7 @@ def task_mismatch(s: Signals, t: Thresholds) -> Claim | None:
     kind, top = s.get(N.LOSS_KIND), number(s, N.TARGET_MAX)
     if kind in BINARY and top is not None and top > 1:
         return Claim(
-            0.9,
+            SPECIFIC,
             f"{kind} gets targets up to {format_value(top)}: class indices, not 0/1 labels. Binary cross-entropy "
             "cannot fit them and the output settles between classes.",
             [Evidence("largest target", top, "<= 1 for binary cross-entropy")],
@@ -62,7 +62,7 @@ def task_mismatch(s: Signals, t: Thresholds) -> Claim | None:
     loss = number(s, N.LOSS)
     if s.get(N.TARGET_KIND) == "index" and loss is not None and loss < 0 and kind in (None, "nll_loss"):
         return Claim(
-            0.85,
+            MECHANISM,
             f"the classification loss is negative ({format_value(loss)}): nll_loss on raw scores instead of "
             "log-probabilities rewards making the target score ever larger, without bound.",
             [Evidence(N.LOSS, loss, ">= 0 for a classification loss")],
@@ -85,7 +85,7 @@ def shape_broadcast(s: Signals, t: Thresholds) -> Claim | None:
         return None
     shape_o, shape_t = s.get(N.OUTPUT_SHAPE), s.get(N.TARGET_SHAPE)
     return Claim(
-        0.95,
+        SEEN,
         f"outputs of shape {shape_o} and targets of shape {shape_t} broadcast to {pairs} pairs in the loss: "
         "every output is compared with every target, so the best the model can do is predict their mean.",
         [Evidence("elements compared by the loss / outputs", pairs / outputs, "1")],

@@ -6,7 +6,18 @@ import math
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
-from torchmedic.rules.live.common import batches_sorted, finite, inputs_unnormalized, number
+from torchmedic.fixes.lr import scaled_lr_line
+from torchmedic.rules.live.common import (
+    LIKELY,
+    MECHANISM,
+    POSSIBLE,
+    SPECIFIC,
+    SUGGESTIVE,
+    batches_sorted,
+    finite,
+    inputs_unnormalized,
+    number,
+)
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -51,17 +62,17 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
     fast = peak is not None and peak >= t.max_run_update_ratio
     lr = _lr(s)
     lr_text = f" at lr={lr:g}" if lr is not None else ""
+    lower = scaled_lr_line(s.get(N.OPTIM_CLASS), lr, -1)
     ratio = Evidence("largest update/weight ratio of recent sampled steps", peak, "~1e-3")
     loss, first = s.get(N.LOSS), number(s, N.LOSS_FIRST)
     if loss is not None and not finite(loss) and first is not None:
         return Claim(
-            0.85 if fast else 0.6,
+            MECHANISM if fast else POSSIBLE,
             f"the loss became {loss}{lr_text} after starting at {format_value(first)}: the updates overshoot "
             "until the weights overflow.",
             [Evidence(N.LOSS, loss, "finite, falling"), ratio],
             "Lower the learning rate 10x (or clip gradients).",
-            "optimizer = torch.optim.SGD(model.parameters(), "
-            "lr=0.01)\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before optimizer.step()",
+            lower + "\ntorch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before optimizer.step()",
         )
     if not fast:
         return None
@@ -69,7 +80,7 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
     if dead is not None and dead[1] - dead[2] >= t.dead_rise:
         layer, now, base = dead
         return Claim(
-            0.85,
+            MECHANISM,
             f"units are dying in {layer}{lr_text}: {now:.0%} of them are now dead (zero output, zero gradient) "
             f"against {base:.0%} at the start; updates of up to {format_value(peak)} of the weights' size push "
             "ReLU inputs below zero for every sample, and dead units never recover.",
@@ -78,17 +89,17 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
                 ratio,
             ],
             "Lower the learning rate 10x (or warm it up); LeakyReLU keeps units from dying for good.",
-            "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
+            lower,
         )
     recent = number(s, N.LOSS_RECENT)
     if recent is not None and first and recent >= t.loss_rise * first and s.get(N.MONITOR_SAMPLED_STEPS, 0) > 1:
         return Claim(
-            0.75,
+            SUGGESTIVE,
             f"the loss rose from {format_value(first)} to {format_value(recent)}{lr_text}: steps of up to "
             f"{format_value(peak)} of the weights' size overshoot.",
             [Evidence("recent loss / first loss", recent / first, "< 1"), ratio],
             "Lower the learning rate 10x.",
-            "optimizer = torch.optim.SGD(model.parameters(), lr=0.01)",
+            lower,
         )
     return None
 
@@ -116,7 +127,7 @@ def too_low(s: Signals, t: Thresholds) -> Claim | None:
         return None  # the loss moved: it learns, however slowly
     lr = _lr(s)
     return Claim(
-        0.8,
+        LIKELY,
         f"each step moves the weights by {format_value(median)} of their size{f' at lr={lr:g}' if lr else ''} and "
         f"the loss is still {recent / first:.0%} of where it started.",
         [
@@ -124,7 +135,7 @@ def too_low(s: Signals, t: Thresholds) -> Claim | None:
             Evidence("recent loss / first loss", recent / first, f"< {1 - t.min_loss_progress:g}"),
         ],
         "Raise the learning rate by 10-1000x (torchmedic.find_lr suggests one).",
-        "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)",
+        scaled_lr_line(s.get(N.OPTIM_CLASS), lr, 1),
     )
 
 
@@ -139,7 +150,7 @@ def schedule_collapse(s: Signals, t: Thresholds) -> Claim | None:
     lr = _lr(s)
     drop = f"{-math.log10(fraction):.0f} orders of magnitude" if fraction else "to 0"
     return Claim(
-        0.9,
+        SPECIFIC,
         f"the learning rate fell {drop} below its peak ({format_value(peak)} -> {format_value(lr)}) by step "
         f"{since} and has stayed there for {step - since} steps: training has effectively stopped. A scheduler "
         "stepped every batch with a step size meant for epochs?",

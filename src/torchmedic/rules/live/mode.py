@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
+from torchmedic.rules.live.common import MECHANISM, PLAUSIBLE, SEEN
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -17,7 +18,7 @@ def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
         return None  # without dropout or BatchNorm the mode changes nothing
     if s.get(N.MODE_TRAINING) is False:
         return Claim(
-            0.95,
+            SEEN,
             f"the model is in eval mode while the optimizer trains it: its {layers} dropout/BatchNorm layers use "
             "their inference behaviour (no dropout, frozen running statistics). A model.eval() for validation "
             "without model.train() afterwards?",
@@ -31,7 +32,7 @@ def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
     forwards, in_train = s.get(N.EVAL_FORWARDS, 0), s.get(N.EVAL_TRAIN_MODE_FORWARDS, 0)
     if forwards >= t.min_eval_forwards and in_train == forwards:
         return Claim(
-            0.7,
+            PLAUSIBLE,
             f"all {forwards} forwards without gradient (evaluation) ran in train mode: dropout stays on and "
             "BatchNorm normalizes with the evaluation batch and updates its running statistics.",
             [
@@ -51,7 +52,7 @@ def bn_small_batch(s: Signals, t: Thresholds) -> Claim | None:
     if size is None or size > t.max_bn_batch or s.get(N.MODE_TRAINING) is False:
         return None
     return Claim(
-        0.85,
+        MECHANISM,
         f"BatchNorm layers train on batches of {size}: the batch mean and std of {size} samples are noise, so "
         "training outputs depend on the batch partner and eval outputs (running statistics) differ from them.",
         [Evidence("batch size seen by BatchNorm in training", size, f"> {t.max_bn_batch} (usually >= 16)")],

@@ -6,7 +6,8 @@ import itertools
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
-from torchmedic.rules.live.common import names, number
+from torchmedic.fixes.optim import decay_line
+from torchmedic.rules.live.common import LIKELY, MECHANISM, SEEN, SPECIFIC, names, number
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -37,7 +38,7 @@ def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
             )
         )
     return Claim(
-        0.95,
+        SEEN,
         "gradients are never cleared: each backward() adds to the gradients of all earlier steps, so every update "
         "applies their running sum (like momentum 1) and overshoots.",
         evidence,
@@ -54,7 +55,7 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
     if foreign and unheld:
         missing = s.get(N.OPTIM_UNHELD_NAMES, [])
         return Claim(
-            0.95,
+            SEEN,
             f"the optimizer holds {foreign} tensors that are not this model's and never get a gradient, while "
             f"{unheld} parameters of the model get gradients but are in no optimizer ({names(missing)}): the "
             "optimizer was built before the model (or a layer of it) was replaced.",
@@ -67,7 +68,7 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
         )
     if params and without == params:
         return Claim(
-            0.95,
+            SEEN,
             f"none of the {params} parameters in the optimizer has a gradient when step() runs, so step() does "
             "nothing: zero_grad() between backward() and step(), or the loss is detached from the model.",
             [Evidence("optimizer parameters without .grad at step()", without, "0")],
@@ -77,7 +78,7 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
     grad, moved = number(s, N.GRAD_NORM), number(s, N.UPDATE_NORM)
     if grad == 0 and moved == 0 and (number(s, N.OUTPUT_BETWEEN_STD) or 0) > 0:
         return Claim(
-            0.9,
+            SPECIFIC,
             "every gradient is exactly zero when step() runs and the step leaves every weight as it was: "
             "zero_grad(set_to_none=False) between backward() and step()?",
             [Evidence("gradient norm at step()", grad, "> 0"), Evidence("weight change of the step", moved, "> 0")],
@@ -93,7 +94,7 @@ def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
     p = number(s, N.MODE_MAX_DROPOUT) or 0.0
     if p >= t.max_dropout and s.get(N.MODE_TRAINING) is not False:
         return Claim(
-            0.8,
+            LIKELY,
             f"dropout with p={p:g} zeroes {p:.0%} of the activations on every training step: the rest is noise.",
             [Evidence("largest dropout probability", p, f"< {t.max_dropout:g} (usually 0.1-0.5)")],
             "Lower the dropout probability (p is the share dropped, not kept).",
@@ -109,7 +110,7 @@ def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
     if now > t.min_run_weight_kept * first or not shrinking or spread > t.output_collapse * spread_first:
         return None
     return Claim(
-        0.85,
+        MECHANISM,
         f"weight decay {decay:g} shrinks the weights step after step: their norm fell to {now / first:.0%} of its "
         f"start and the output now varies {spread / spread_first:.1%} as much across samples as at the start.",
         [
@@ -118,5 +119,5 @@ def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
             Evidence("weight_decay", decay, "1e-4 to 1e-2 (SGD), ~1e-2 (AdamW)"),
         ],
         "Lower weight_decay by 10-100x.",
-        "optimizer = torch.optim.AdamW(model.parameters(), weight_decay=1e-2)",
+        decay_line(s.get(N.OPTIM_CLASS)),
     )
