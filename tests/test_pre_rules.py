@@ -165,8 +165,9 @@ def test_no_signals_no_finding(cause: str) -> None:
 
 @pytest.mark.parametrize("cause", sorted(PRE))
 def test_nan_signals_do_not_raise(cause: str) -> None:
-    values = {key: math.nan for key in ("input__first_layer_rms", "input__rms", "update__ratio_median", "optim__lr",
-                                        "target__mean", "target__std", "loss__init", "act__std_ratio", "batch__mixing")}  # fmt: skip
+    keys = ("input__first_layer_rms", "input__rms", "update__ratio_median", "optim__lr", "target__mean",
+            "target__std", "loss__init", "act__std_ratio", "batch__mixing")  # fmt: skip
+    values = dict.fromkeys(keys, math.nan)
     finding = PRE[cause](signals(**values), T, verdicts(DIVERGED, cause, STAYS))
     assert finding is None or finding.cause == cause
 
