@@ -110,6 +110,9 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
     ("loss.task_mismatch", {"loss__error": "IndexError: Target 10 is out of bounds.", "task__num_classes": 10,
                             "target__min": 1.0, "target__max": 10.0, "loss__kind": "cross_entropy"}, None, None, True),
     ("loss.task_mismatch", {"loss__kind": "bce_logits", "target__values": [0.0, 255.0]}, CONSTANT, None, True),
+    ("loss.task_mismatch", {"loss__kind": "unknown", "loss__reads": "probabilities", "target__max": 9.0}, CONSTANT,
+     None, True),  # a hand-written binary cross-entropy on class ids
+    ("loss.task_mismatch", {"loss__kind": "nll", "output__rows_log_normalized": False}, CONSTANT, None, True),
     ("loss.task_mismatch", {"loss__kind": "bce_logits", "target__values": [0.0, 1.0], "target__max": 1.0}, CONSTANT,
      None, False),
     ("loss.task_mismatch", {"loss__kind": "cross_entropy", "target__values": [0.0, 1.0, 2.0],
@@ -119,7 +122,9 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
     ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "cross_entropy"}, COLLAPSED, None, True),
     ("arch.output_activation", {"output__logit_op": "sigmoid", "loss__kind": "bce"}, CONSTANT, None, False),
     ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "unknown", "task__kind": "binary",
-                                "task__threshold": 0.0}, COLLAPSED, None, True),  # a sigmoid applied in the loss
+                                "loss__reads": "logits"}, COLLAPSED, None, True),  # a sigmoid applied in the loss
+    ("arch.output_activation", {"output__logit_op": "sigmoid", "loss__kind": "unknown", "target__min": 0.0,
+                                "target__max": 9.0, "loss__reads": "probabilities"}, COLLAPSED, None, False),
     ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "mse", "target__min": 0.0,
                                 "target__max": 5.0}, CONSTANT, None, False),  # non-negative targets: it fits
     ("arch.softmax_single_unit", {"output__shape": [64, 1], "output__op": "softmax", "output__between_std": 0.0,
@@ -136,7 +141,12 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
     ("optim.over_regularized", {"model__dropout": {"drop": 0.95}}, CONSTANT, None, True),
     ("optim.over_regularized", {"optim__lr": 0.1, "optim__weight_decay": 1.0}, CONSTANT, None, True),
     ("optim.over_regularized", {"model__dropout": {"drop": 0.5}, "optim__weight_decay": 1e-4}, CONSTANT, None, False),
-    ("mode.bn_small_batch", {"model__batchnorm": ["bn"], "data__batch_size": 1}, None, None, True),
+    ("mode.bn_small_batch", {"model__batchnorm": ["bn"], "data__batch_size": 1, "bn__values_per_channel@bn": 1},
+     None, None, True),
+    ("mode.bn_small_batch", {"model__batchnorm": ["bn"], "data__batch_size": 2, "bn__values_per_channel@bn": 2048},
+     LEARNS, None, False),  # two images still give each channel of a conv layer thousands of values
+    ("mode.bn_small_batch", {"model__batchnorm": ["bn"], "data__batch_size": 2, "bn__values_per_channel@bn": 2048},
+     CONSTANT, None, True),
     ("mode.bn_small_batch", {"model__batchnorm": ["bn"], "data__batch_size": 64}, LEARNS, None, False),
     ("mode.bn_small_batch", {"model__batchnorm": [], "data__batch_size": 1}, CONSTANT, None, False),
 ]  # fmt: skip

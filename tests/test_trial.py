@@ -31,8 +31,8 @@ def setup() -> Setup:
 def test_a_trial_is_extended_only_when_asked(extend: bool, steps: int) -> None:
     seen = []
 
-    def ask(metrics: object) -> bool:
-        seen.append(metrics)
+    def ask(metrics: object, training: object) -> bool:
+        seen.append((metrics, training))
         return extend
 
     result = run_trial(setup(), 10, TASK, extend_to=25, extend_if=ask)

@@ -200,3 +200,44 @@ def primary_output(outputs: Any) -> torch.Tensor | None:
     if isinstance(outputs, (tuple, list)):
         return next((o for o in outputs if isinstance(o, torch.Tensor)), None)
     return getattr(outputs, "logits", None)
+
+
+def _elements(outputs: Any) -> list[tuple[Any, torch.Tensor]]:
+    """(key, tensor) for each floating tensor directly inside a tuple, list or dict output."""
+    if isinstance(outputs, Mapping):
+        items = list(outputs.items())
+    elif isinstance(outputs, (tuple, list)):
+        items = list(enumerate(outputs))
+    else:
+        return []
+    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.is_floating_point()]
+
+
+def consumed_output(loss_fn: Any, outputs: Any, targets: torch.Tensor) -> Any:
+    """The key of the tensor the loss reads when the model returns several (a loss on the second of (logits,
+    probabilities)), found by which element the loss's gradient reaches; None for a single tensor or when unclear."""
+    elements = _elements(outputs)
+    if len(elements) < 2:
+        return None
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in elements}
+    if isinstance(outputs, Mapping):
+        probe: Any = {**outputs, **leaves}
+    else:
+        probe = type(outputs)(leaves.get(i, v) for i, v in enumerate(outputs))
+    try:
+        with torch.enable_grad():
+            loss = loss_fn(probe, targets)
+            loss = loss if loss.dim() == 0 else loss.mean()
+            grads = torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)
+    except Exception:
+        return None
+    used = [k for k, g in zip(leaves, grads, strict=True) if g is not None and bool(g.abs().sum() > 0)]
+    return used[0] if len(used) == 1 else None
+
+
+def pick(outputs: Any, key: Any) -> torch.Tensor | None:
+    """The output element at `key` (see consumed_output), or the primary output when `key` is None."""
+    if key is None:
+        return primary_output(outputs)
+    value = outputs[key] if isinstance(outputs, (Mapping, tuple, list)) else None
+    return value if isinstance(value, torch.Tensor) else primary_output(outputs)

@@ -13,11 +13,15 @@ class DiagnoseConfig:
     # --- how much to measure ---
     trial_steps: int = 30  # enough for most healthy setups to beat the constant output on a few batches ...
     long_trial_steps: int = 75  # ... and a slow starter (plain SGD, global pooling) gets this long before "stuck" ...
-    slow_trial_steps: int = 200  # ... and, when no fix explains the symptom, this long: a healthy slow starter learns
-    pool_batches: int = 3  # training batches cycled in a trial: more than one, so memorizing one is not learning
+    patience_steps: int = 1000  # ... and, before a slow setup is blamed, up to this long (stopping once it learns):
+    # half of a realistic run (Thresholds.realistic_steps), where a healthy slow starter has long kicked in
+    pool_batches: int = 24  # training batches cycled in a trial: enough distinct samples that a model which learns
+    # also generalizes (three batches let a wide head memorize 192 samples and fail on every held-out one)
+    range_batches: int = 3  # the range test cycles fewer: more distinct batches make its one-step-per-LR curve noisy
     min_pool_samples: int = 32  # with tiny batches, take more of them so a trial sees enough samples
-    max_trial_batch: int = 128  # larger batches are subsampled: the cost of a trial is what limits diagnose()
-    held_out_samples: int = 512  # samples of later batches to measure generalization (gain noise ~0.02 at 512)
+    max_trial_batch: int = 32  # larger batches are subsampled: the cost of a trial is what limits diagnose(), and 32
+    # samples a step show the same symptom (the held-out judgement keeps its 512 samples)
+    held_out_samples: int = 384  # samples of later batches to measure generalization (gain noise ~0.025)
     audit_batches: int = 64  # the data audit reads at most this many batches ...
     audit_samples: int = 8192  # ... or this many samples ...
     audit_share: float = 0.2  # ... or this share of the budget

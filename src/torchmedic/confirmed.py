@@ -40,7 +40,9 @@ def from_interventions(ctx: Context, v: Verdicts, findings: list[Finding]) -> li
     """A finding for each cause whose fix removed the symptom although no rule named it."""
     named = {f.cause for f in findings}
     t = ctx.config.thresholds
-    found = []
+    found: list[Finding] = []
+    if not v.stuck:
+        return found  # the setup learns (maybe only when trained longer): no symptom for a fix to remove
     for cause, check in v.by_cause.items():
         if not check.passed:
             continue

@@ -90,13 +90,21 @@ class Context:
         on as many batches as the trials cycle: more distinct batches make the curve too noisy to read."""
         key = setup.history
         if key not in self.range_tests:
-            batches = list(setup.train[: len(self.train)])
+            batches = list(setup.train[: self.config.range_batches])
             self.range_tests[key] = range_test(
                 setup.model(fresh=True), batches, setup.loss_fn, setup.spec, num_iter=self.config.lr_range_steps
             )
         return self.range_tests[key]
 
-    def trial(self, setup: Setup, key: str | None = None, *, steps: int | None = None, **extend: Any) -> TrialResult:
+    def trial(
+        self,
+        setup: Setup,
+        key: str | None = None,
+        *,
+        steps: int | None = None,
+        deadline: float | None = None,
+        **extend: Any,
+    ) -> TrialResult:
         """Run the trial once and keep it under `key` (default: its label). It lasts as long as the baseline did,
         so that trials compare; `extend` is passed to run_trial (the baseline's extension when it is slow)."""
         key = key or setup.label
@@ -108,7 +116,7 @@ class Context:
                     steps or self.trial_steps or self.config.trial_steps,
                     self.task,
                     seed=self.config.seed,
-                    deadline=self.deadline,
+                    deadline=min(self.deadline, deadline or self.deadline),
                     **extend,
                 )
         return self.trials[key]
@@ -143,7 +151,8 @@ def split_pool(audit: list[Batch], config: DiagnoseConfig) -> tuple[list[Batch],
     """The first batches, in loader order, to train on; a random sample of later samples to evaluate on."""
     per_batch = max(1, audit[0].size)
     count = max(config.pool_batches, math.ceil(config.min_pool_samples / per_batch))
-    count = min(count, max(1, len(audit) - 1), 32)
+    keep = len(audit) - math.ceil(config.held_out_samples / per_batch)  # later batches left for the held-out sample
+    count = min(count, max(keep, config.range_batches), max(1, len(audit) - 1), 32)
     pool = [_subsample(b, config.max_trial_batch) for b in audit[:count]]
     rest = audit[count:] or audit[:count]
     try:

@@ -10,22 +10,31 @@ fixes at the LR their own range test suggests (a slow SGD hides any gain in a sh
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
 from torchmedic import signal_names as N
 from torchmedic.context import Context
+from torchmedic.controls import label_controls
 from torchmedic.errors import TorchMedicError
 from torchmedic.finding import GONE, STAYS, Finding, Verification
 from torchmedic.fixes.registry import FIXES, Applied, apply
+from torchmedic.rules.registry import evaluate
 from torchmedic.setup import Setup
-from torchmedic.symptom import DIVERGED, read_symptom
+from torchmedic.symptom import DIVERGED, learned, read_symptom
 from torchmedic.trial import TrialResult
 from torchmedic.verdict import Verdicts, judge, steps_to_learn
 
 MEASURED = 0.7  # a by-hand cause this likely was measured directly (NaN counted, permuted labels trained, samples
 # mixed in eval mode): it explains the symptom without a fix to try, so the other fixes are not tried
+INFERRED_BY_HAND = ("data.labels_unrelated",)  # only the user can fix it, and it is read off short trials: patience
+# tells it from a slow start
+SPEED = ("lr.too_low",)  # causes that make a setup slow, not stuck: confirmed only when patience does not help
+PATIENCE_SHARE = 0.5  # a patient trial of the setup as given takes at most half of what is left of the budget ...
+EARLY_PATIENCE = 4  # ... and, before any fix was tried, at most 4x the baseline's steps: the fixes come next
 SLOW_MARGIN = 10  # the loss, falling at the rate it did, would learn within 10x the longer trial: worth checking
+MAX_OTHERS = 4  # fixes of causes no rule suspected, tried when the suspects do not explain the symptom
 MAX_SUSPECTS = 5  # single-fix trials for the causes the rules suspect; more than this are rarely all plausible
 MAX_COMBINED = 2  # extra trials for fixes that only work together
 # The fixes tried when the rules suspect nothing that works, in this order: the most common causes of a model that
@@ -49,13 +58,20 @@ DIFFERENTIAL = (
 
 
 def _run(ctx: Context, setup: Setup, key: str, steps: int | None = None) -> TrialResult | None:
+    """The trial of `setup`, stopped as soon as it learns (the verdict needs no more), or None when it raised."""
+    t = ctx.config.thresholds
     try:
-        return ctx.trial(setup, key=key, steps=steps)
+        return ctx.trial(setup, key=key, steps=steps, stop_when=lambda m: learned(m, t), measure_before=False)
     except TorchMedicError:
         raise
     except Exception as exc:
         ctx.skipped.append(f"{key}: {type(exc).__name__}: {exc}")
         return None
+
+
+def _trials_left(ctx: Context) -> int:
+    """How many trials as long as the baseline fit in what is left of the budget."""
+    return int(ctx.remaining / max(1.2 * ctx.trials["baseline"].seconds, 1e-3))
 
 
 def _affordable(ctx: Context, steps: int | None = None) -> bool:
@@ -106,6 +122,26 @@ def differential(ctx: Context, candidates: list[Finding]) -> Verdicts:
     if ctx.untrainable or baseline is None:
         return _unblocked(ctx, candidates) if ctx.signals.get(N.LOSS_ERROR) else Verdicts()
     v = Verdicts(read_symptom(baseline, ctx.task, t), baseline)
+    tried = _suspects(ctx, v, candidates)
+    if v.stuck and not any(v.passed(c) for c in tried) and label_controls(ctx, _trials_left(ctx)):
+        candidates = [*candidates, *evaluate(ctx.signals, "pre", t, v)]
+    if v.stuck and any(f.cause in INFERRED_BY_HAND for f in candidates) and _slow_start(ctx, v, falling_only=False):
+        return v  # labels that only look unrelated in a short trial: the model learns them when trained longer
+    if v.stuck and not any(v.passed(c) for c in tried) and not explained_by_hand(candidates):
+        if _slow_start(ctx, v, falling_only=True):
+            return v
+        _others(ctx, v, tried)
+    _combinations(ctx, v, [c for c in tried if c in v])
+    passed = [c for c in v.by_cause if v.passed(c)]
+    suspected = {f.cause for f in candidates}
+    unexplained = not passed or all(c in SPEED or c not in suspected for c in passed)
+    if v.stuck and unexplained and not explained_by_hand(candidates):
+        _slow_start(ctx, v, falling_only=False)  # no fix works, only speed, or no rule saw a mechanism: slow, or stuck?
+    return v
+
+
+def _suspects(ctx: Context, v: Verdicts, candidates: list[Finding]) -> list[str]:
+    """The fix of each cause a rule suspects, tried alone, most confident first; the causes whose fix ran."""
     tried: list[str] = []
     fixable = [f.cause for f in candidates if f.cause in FIXES and not FIXES[f.cause].by_hand]
     for cause in dict.fromkeys(fixable):
@@ -114,18 +150,22 @@ def differential(ctx: Context, candidates: list[Finding]) -> Verdicts:
             continue
         if _same_fix_tried(cause, tried) or _single(ctx, v, cause):
             tried.append(cause)
-    if v.stuck and not any(v.passed(c) for c in tried) and not explained_by_hand(candidates):
-        if _slow_start(ctx, v):
-            return v
-        for cause in DIFFERENTIAL:
-            if cause in tried or _same_fix_tried(cause, tried) or not _affordable(ctx):
-                continue
-            if _single(ctx, v, cause):
-                tried.append(cause)
-                if v.passed(cause):
-                    break  # the symptom has an explanation; combinations below look for a second fault
-    _combinations(ctx, v, [c for c in tried if c in v])
-    return v
+    return tried
+
+
+def _others(ctx: Context, v: Verdicts, tried: list[str]) -> None:
+    """The symptom has no suspect whose fix works: every other fix that applies, in DIFFERENTIAL's order, until one
+    removes the symptom (at most MAX_OTHERS trials: a cause no rule saw is rarely the fifth one tried)."""
+    ran: list[str] = []
+    for cause in DIFFERENTIAL:
+        if len(ran) >= MAX_OTHERS or not _affordable(ctx):
+            return
+        if cause in tried or _same_fix_tried(cause, [*tried, *ran]):
+            continue
+        if _single(ctx, v, cause):
+            ran.append(cause)
+            if v.passed(cause):
+                return
 
 
 def _unblocked(ctx: Context, candidates: list[Finding]) -> Verdicts:
@@ -149,22 +189,34 @@ def _unblocked(ctx: Context, candidates: list[Finding]) -> Verdicts:
     return v
 
 
-def _slow_start(ctx: Context, v: Verdicts) -> bool:
-    """A baseline whose training loss is still falling may only be slow: trained longer, does it learn? Then there is
-    no symptom to explain, and the verdicts say so."""
-    baseline = v.trial
-    if baseline is None or v.symptom is None or v.symptom.kind == DIVERGED:
+def _slow_start(ctx: Context, v: Verdicts, *, falling_only: bool) -> bool:
+    """A baseline that shows the symptom may only be slow (a plain SGD, global pooling, a small LR that is still a
+    usual one): trained patiently, up to `patience_steps` and half of what is left of the budget, stopping once it
+    learns, does it learn? Then there is no symptom to explain, and the verdicts say so. With `falling_only`, only a
+    baseline whose loss was falling fast enough is tried (before any other fix)."""
+    baseline, t = v.trial, ctx.config.thresholds
+    key = "baseline, trained patiently"
+    if baseline is None or v.symptom is None or v.symptom.kind == DIVERGED or key in ctx.trials:
         return False
-    steps = ctx.config.slow_trial_steps
-    if steps_to_learn(baseline, ctx.config.thresholds) > steps * SLOW_MARGIN or not _affordable(ctx, steps):
+    steps = (
+        min(ctx.config.patience_steps, EARLY_PATIENCE * baseline.steps) if falling_only else ctx.config.patience_steps
+    )
+    falling = steps_to_learn(baseline, t) <= steps * SLOW_MARGIN
+    if (falling_only and not falling) or not _affordable(ctx, 2 * baseline.steps):
         return False
-    longer = _run(ctx, ctx.setup(), "baseline, trained longer", steps)
-    if longer is None:
+    deadline = time.perf_counter() + PATIENCE_SHARE * ctx.remaining
+    try:
+        longer = ctx.trial(ctx.setup(), key, steps=steps, deadline=deadline, stop_when=lambda m: learned(m, t))
+    except TorchMedicError:
+        raise
+    except Exception as exc:
+        ctx.skipped.append(f"{key}: {type(exc).__name__}: {exc}")
         return False
-    symptom = read_symptom(longer, ctx.task, ctx.config.thresholds)
+    symptom = read_symptom(longer, ctx.task, t)
     if symptom.present:
+        ctx.notes.append(f"trained patiently, the setup as given still shows the symptom ({symptom})")
         return False
-    ctx.notes.append(f"a slow start: the setup as given learns only after more steps ({symptom})")
+    ctx.notes.append(f"a slow start: the setup as given learns when trained longer ({symptom})")
     v.symptom, v.trial = symptom, longer
     return True
 
@@ -198,8 +250,7 @@ def _on_top(ctx: Context, v: Verdicts, passed: list[str], failed: list[str]) -> 
         reference = None if setup is None or not _affordable(ctx) else _run(ctx, setup, "verify combined")
     if reference is None:
         return
-    t = ctx.config.thresholds
-    if not read_symptom(reference, ctx.task, t).present and reference.after_held_out.gain >= t.min_gain:
+    if not read_symptom(reference, ctx.task, ctx.config.thresholds).present:
         return  # the working fixes already make the model learn: no symptom is left for another cause to explain
     joint = "on top of the fix for " + ", ".join(passed)
     for cause in failed:

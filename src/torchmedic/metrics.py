@@ -34,11 +34,14 @@ class Metrics:
     top_class: int | None = None  # the most predicted class
     majority: float | None = None  # share of the most frequent true class: a perfect model predicts it this often
     finite_outputs: bool = True
+    r2: float | None = None  # values predicted: R^2 of the outputs against the targets, averaged over targets
 
     @property
     def gain(self) -> float:
-        """How much better than the best constant output: 1 - loss / floor (R^2 for MSE); <= 0 means the model
-        is no better than always giving the same output."""
+        """How much better than the best constant output: R^2 of the predictions when the model predicts values,
+        else 1 - loss / floor; <= 0 means the model is no better than always giving the same output."""
+        if self.r2 is not None:
+            return self.r2
         if not math.isfinite(self.loss):
             return -math.inf
         if self.floor <= 1e-12:
@@ -84,7 +87,27 @@ def measure(
     if task.is_classification and batch.targets is not None and finite:
         labels = loss_fn.labels(batch.targets) if isinstance(loss_fn, LossAdapter) else batch.targets
         metrics = replace(metrics, **classification_metrics(out, labels, task))
+    elif task.kind in ("regression", "unknown"):
+        metrics = replace(metrics, r2=r_squared(out, targets) if finite else -math.inf)
     return metrics
+
+
+def r_squared(out: torch.Tensor, targets: torch.Tensor) -> float | None:
+    """1 - residual / total sum of squares per target, averaged (targets constant over the batch are left out);
+    None when the output does not hold one value per target."""
+    if not out.is_floating_point() or not targets.is_floating_point() or out.numel() != targets.numel():
+        return None
+    if targets.dim() == 0 or targets.shape[0] < 2:
+        return None
+    y = targets.detach().double().reshape(targets.shape[0], -1)
+    pred = out.detach().double().reshape(y.shape)
+    total = ((y - y.mean(0)) ** 2).sum(0)
+    varying = total > 1e-12 * (y.abs().max() ** 2 + 1e-30)
+    if not bool(varying.any()):
+        return None
+    residual = ((y - pred) ** 2).sum(0)
+    value = float((1 - residual[varying] / total[varying]).mean())
+    return value if math.isfinite(value) else -math.inf
 
 
 def predictions(out: torch.Tensor, task: Task) -> torch.Tensor:

@@ -94,6 +94,14 @@ def _collapsed(held: Metrics, t: Thresholds) -> bool:
     return held.top_fraction >= max(t.collapse_share, majority + t.collapse_margin * (1 - majority))
 
 
+def learned(held: Metrics, t: Thresholds) -> bool:
+    """Held-out predictions that follow the inputs without a collapse, or values that beat the best constant."""
+    if not held.finite_outputs or _collapsed(held, t):
+        return False
+    skill = held.skill
+    return (skill is not None and skill >= t.min_skill) or held.gain >= t.min_gain
+
+
 def read_symptom(trial: TrialResult, task: Task, t: Thresholds) -> Symptom:
     """The symptom of `trial`, judged on its held-out metrics after training."""
     held, fit = trial.after_held_out, trial.after_train
@@ -103,7 +111,7 @@ def read_symptom(trial: TrialResult, task: Task, t: Thresholds) -> Symptom:
     last = sum(window) / len(window) if window else math.nan
     skill = held.skill
     classes = skill is not None
-    kind = _kind(trial, held, fit, first, last, skill, t, task.kind == "multilabel")
+    kind = _kind(trial, held, fit, first, last, skill, t)
     return Symptom(kind, trial.steps, held.gain, fit.gain, skill, held.top_fraction, held.top_class, held.majority,
                    first, last, classes)  # fmt: skip
 
@@ -116,15 +124,12 @@ def _kind(
     last: float,
     skill: float | None,
     t: Thresholds,
-    multilabel: bool,
 ) -> str:
     learned = (skill is not None and skill >= t.min_skill) or held.gain >= t.min_gain
     if trial.diverged or not held.finite_outputs:
         return DIVERGED
     if math.isfinite(first) and first > 0 and last > t.max_loss_rise * first + 1e-3:
         return DIVERGED  # the training loss rose: steps overshoot, whatever the predictions show for now
-    if multilabel and held.gain >= t.min_gain:
-        return LEARNS  # rare labels cross 0.5 late: a loss below every label's prior is learning
     if _collapsed(held, t):
         return COLLAPSED
     if learned:

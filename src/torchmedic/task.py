@@ -140,18 +140,23 @@ def _binary_values(targets: torch.Tensor) -> bool:
     return targets.numel() > 0 and bool(((targets == 0) | (targets == 1)).all())
 
 
-def binary_threshold(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> float:
-    """Whether the loss reads the output as a logit or as a probability: binary cross-entropy on logits costs ln 2
-    at an output of 0, on probabilities at 0.5. The threshold between the classes is 0 for a logit, else 0.5."""
+def binary_reading(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> str | None:
+    """Whether the loss is a binary cross-entropy, and what it reads: on logits it costs ln 2 at an output of 0, on
+    probabilities at 0.5, whatever the targets. "logits", "probabilities", or None for any other loss."""
     outputs = primary_output(model_output)
-    if outputs is None:
-        return 0.5
+    if outputs is None or not outputs.is_floating_point():
+        return None
     with torch.no_grad():
-        for value, threshold in ((0.0, 0.0), (0.5, 0.5)):
+        for value, reading in ((0.0, "logits"), (0.5, "probabilities")):
             try:
                 loss = _scalar(loss_fn(replace_primary(model_output, torch.full_like(outputs, value)), targets))
             except Exception:
                 continue
             if abs(loss - math.log(2)) <= 1e-3:
-                return threshold
-    return 0.5
+                return reading
+    return None
+
+
+def binary_threshold(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> float:
+    """Where a single binary output turns from class 0 to 1: 0 for a logit, else 0.5."""
+    return 0.0 if binary_reading(loss_fn, model_output, targets) == "logits" else 0.5

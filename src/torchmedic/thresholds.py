@@ -62,7 +62,8 @@ class Thresholds:
     max_target_scale: float = 30.0  # regression targets beyond ~30x the output's reach need many steps to fit
     max_class_like: int = 20  # integer targets with more distinct values are numbers (ages, counts), not classes
     majority_share: float = 0.8  # one class holding >= 80% of the labels
-    max_duplicate_share: float = 0.5  # more than half the samples identical to another
+    max_duplicate_share: float = 0.5  # more than half the samples identical to another ...
+    min_label_purity: float = 0.9  # ... matters unless each input keeps one label for >= 90% of its copies
     unshuffled_entropy_ratio: float = 0.5  # per-batch label entropy below half the dataset's: sorted by class
     permutation_margin: float = 0.05  # real labels must beat permuted labels on held-out data by this much
     min_fit_share: float = 0.1  # output spread / target spread: a model that follows its targets is well above

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode, resolve_name
 
-from torchmedic.batch import Batch, primary_output
+from torchmedic.batch import Batch, pick
 
 # Ops that move or reshape values without changing them: looked through when asking "what made this tensor".
 TRANSPARENT = frozenset(
@@ -198,8 +198,9 @@ class _Recorder(TorchFunctionMode):
         return out
 
 
-def trace_forward(model: nn.Module, batch: Batch) -> tuple[Trace, Any]:
-    """Run `model` on `batch` once (no grad) and return the trace and the outputs. Only the hooks it adds are
+def trace_forward(model: nn.Module, batch: Batch, output_key: Any = None) -> tuple[Trace, Any]:
+    """Run `model` on `batch` once (no grad) and return the trace and the outputs; the traced output is the element
+    at `output_key` of a tuple or dict (the one the loss reads), else the primary one. Only the hooks it adds are
     removed again: in train mode BatchNorm updates its running statistics, so trace a copy or an eval-mode model."""
     scopes: list[str] = []
     module_outputs: dict[str, int] = {}
@@ -216,7 +217,7 @@ def trace_forward(model: nn.Module, batch: Batch) -> tuple[Trace, Any]:
     finally:
         for h in handles:
             h.remove()
-    primary = primary_output(outputs)
+    primary = pick(outputs, output_key)
     trace = Trace(
         recorder.ops,
         module_outputs,

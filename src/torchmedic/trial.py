@@ -45,10 +45,10 @@ class TrialResult:
     lr: float  # of the first parameter group
     seconds: float
     training: Training
-    before_train: Metrics
     after_train: Metrics
-    before_held_out: Metrics
     after_held_out: Metrics
+    before_train: Metrics | None = None  # measured only when asked: the fresh model's metrics cost a forward each
+    before_held_out: Metrics | None = None
     activity_after: Activity | None = None
 
     @property
@@ -72,6 +72,9 @@ class TrialResult:
         return self.training.nonfinite_step is not None or not math.isfinite(self.after_train.loss)
 
 
+GLANCE = 128  # held-out samples a check during training reads: whether to stop or go on needs no more
+
+
 def _measured(step: int, total: int) -> bool:
     """Update ratios are read on the first steps, every fifth one and the last: their median is stable by then."""
     return step < 3 or step == total - 1 or step % 5 == 0
@@ -87,10 +90,12 @@ def train(
     deadline: float | None = None,
     track_layers: bool = True,
     extend_to: int | None = None,
-    extend_if: Callable[[], bool] | None = None,
+    extend_if: Callable[[Training], bool] | None = None,
+    stop_if: Callable[[], bool] | None = None,
+    check_every: int = 10,
 ) -> Training:
     """Train `model` for `steps` optimizer steps on `batches` (cycled); with `extend_to`, go on to that many steps
-    when `extend_if()` says so at step `steps` (a slow-starting model gets the time to show that it learns)."""
+    when `extend_if(training so far)` says so at step `steps` (a slow starter gets the time to show that it learns)."""
     optimizer = spec.build(model)
     inner = unwrap(model)  # parameter and layer names as in the user's model, also through a wrapper
     layers = dict(param_layers(inner)) if track_layers else {}
@@ -101,9 +106,12 @@ def train(
     total = steps
     while True:
         if record.steps == total == steps and extend_to is not None and extend_if is not None:
-            total = extend_to if extend_if() else steps
+            total = extend_to if extend_if(record) else steps
             model.train()
         if record.steps >= total or (deadline is not None and record.steps > 0 and time.perf_counter() > deadline):
+            break
+        if stop_if is not None and record.steps and record.steps % check_every == 0 and stop_if():
+            model.train()
             break
         batch = batches[record.steps % len(batches)]
         optimizer.zero_grad(set_to_none=True)
@@ -154,34 +162,54 @@ def run_trial(
     deadline: float | None = None,
     track_layers: bool = True,
     extend_to: int | None = None,
-    extend_if: Callable[[Metrics], bool] | None = None,
+    extend_if: Callable[[Metrics, Training], bool] | None = None,
+    stop_when: Callable[[Metrics], bool] | None = None,
+    measure_before: bool = True,
 ) -> TrialResult:
-    """Train a fresh model of `setup` for `steps` optimizer steps on its training batches (cycled), measured before
-    and after on the first training batch and on the held-out samples.
+    """Train a fresh model of `setup` for `steps` optimizer steps on its training batches (cycled), measured after
+    (and, with `measure_before`, before) on the first training batch and on the held-out samples.
 
-    With `extend_to`, the held-out metrics after `steps` are passed to `extend_if`; when it says so, training goes
-    on to `extend_to` steps."""
+    With `extend_to`, the held-out metrics and the training after `steps` are passed to `extend_if`; when it says so,
+    training goes on to `extend_to` steps. With `stop_when`, the held-out metrics are passed to it every few steps
+    and training stops as soon as it says so (a trial that ends once the model learns)."""
     start = time.perf_counter()
     torch.manual_seed(seed)
     model, loss_fn = setup.model(fresh=True), setup.loss_fn
     pool, held_out = setup.train[0], setup.held_out
-    before_train = measure(model, pool, loss_fn, task)
-    before_held = measure(model, held_out, loss_fn, task)
-    check = (
-        None if extend_if is None else (lambda: extend_if(measure(model, held_out, loss_fn, task, before_held.floor)))
-    )
-    training = train(model, setup.spec, loss_fn, list(setup.train), steps, deadline=deadline,
-                     track_layers=track_layers, extend_to=extend_to, extend_if=check)  # fmt: skip
-    result = TrialResult(
-        setup.label, setup.spec.lr, 0.0, training, before_train, before_train, before_held, before_held
-    )
-    if training.nonfinite_step is None:
-        with recording(model, pool.first_input) as activity:
-            result.after_train = measure(model, pool, loss_fn, task, before_train.floor)
-        result.activity_after = activity
-        result.after_held_out = measure(model, held_out, loss_fn, task, before_held.floor)
-    else:
-        result.after_train = replace(before_train, loss=math.inf)
-        result.after_held_out = replace(before_held, loss=math.inf)
+    before_train = measure(model, pool, loss_fn, task) if measure_before else None
+    before_held = measure(model, held_out, loss_fn, task) if measure_before else None
+    floors: dict[str, float] = {} if before_train is None or before_held is None else {
+        "train": before_train.floor, "held": before_held.floor}  # fmt: skip
+
+    glance = held_out if held_out.size <= GLANCE else held_out.select(slice(0, GLANCE))
+
+    def held() -> Metrics:
+        metrics = measure(model, held_out, loss_fn, task, floors.get("held"))
+        floors.setdefault("held", metrics.floor)
+        return metrics
+
+    def glanced() -> Metrics:
+        metrics = measure(model, glance, loss_fn, task, floors.get("glance"))
+        floors.setdefault("glance", metrics.floor)
+        return metrics
+
+    def check(record: Training) -> bool:
+        return extend_if is not None and extend_if(glanced(), record)
+
+    def stop() -> bool:
+        return stop_when is not None and stop_when(glanced())
+
+    training = train(model, setup.spec, loss_fn, list(setup.train), steps, deadline=deadline, track_layers=track_layers,
+                     extend_to=extend_to, extend_if=check if extend_if else None,
+                     stop_if=stop if stop_when else None)  # fmt: skip
+    with recording(model, pool.first_input) as activity:
+        after_train = measure(model, pool, loss_fn, task, floors.get("train"))
+    after_held = held()
+    result = TrialResult(setup.label, setup.spec.lr, 0.0, training, after_train, after_held, before_train,
+                         before_held, activity)  # fmt: skip
+    if training.nonfinite_step is not None:
+        result.after_train = replace(after_train, loss=math.inf)
+        result.after_held_out = replace(after_held, loss=math.inf)
+        result.activity_after = None
     result.seconds = time.perf_counter() - start
     return result

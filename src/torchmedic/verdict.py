@@ -35,11 +35,15 @@ def falling_rate(losses: list[float]) -> float:
 def steps_to_learn(trial: TrialResult, t: Thresholds) -> float:
     """Steps the training loss needs, at the rate it fell, to beat the constant output by min_gain: a linear
     extrapolation (optimistic, as loss curves flatten); inf when it did not fall."""
-    losses = trial.losses
+    return steps_to_reach(trial.losses, trial.after_train.floor, t)
+
+
+def steps_to_reach(losses: list[float], floor: float, t: Thresholds) -> float:
+    """`steps_to_learn` from the losses so far and the loss of the best constant output."""
     if len(losses) < 6 or not all(math.isfinite(x) for x in losses[-3:]):
         return math.inf
     last = sum(losses[-3:]) / 3
-    remaining = last - trial.before_train.floor * (1 - t.min_gain)
+    remaining = last - floor * (1 - t.min_gain)
     if remaining <= 0:
         return 0.0
     rate = falling_rate(losses)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchmedic.batch import primary_output
+from torchmedic.batch import primary_output, replace_primary
 
 MIN_STD = 1e-8  # a feature constant over the data keeps scale 1: dividing by ~0 would blow up any other value
 
@@ -99,6 +99,15 @@ class IndexTargets(LossAdapter):
             targets = targets.reshape(targets.shape[0])
         labels = targets.round().long() if targets.is_floating_point() else targets.long()
         return labels + self.shift
+
+
+class LogOfProbabilities(LossAdapter):
+    """A loss on log-probabilities fed the log of a model's probabilities (NLLLoss after a softmax)."""
+
+    def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
+        out = primary_output(outputs)
+        logged = out.clamp_min(1e-12).log() if out is not None else outputs
+        return self.loss(replace_primary(outputs, logged) if out is not None else outputs, targets)
 
 
 class RelabeledTargets(LossAdapter):

@@ -34,6 +34,7 @@ WEIGHTED_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss)
 STANDARD_MEAN = 0.5  # inputs whose channels already have |mean| <= 0.5 and std in [0.5, 2] are standardized:
 STANDARD_STD = (0.5, 2.0)  # standardizing them again changes nothing worth a trial
 BALANCED = 1.5  # class weights within 1.5x of each other change the loss too little to matter
+MAX_POS_WEIGHT = 100.0  # a label positive once in a thousand is weighted like one in a hundred: more is all noise
 
 
 CONSTANT_STD = 1e-6  # a channel that never varies (a blank border pixel) stays what it is whatever the scaling
@@ -150,6 +151,8 @@ def _labels_read(ctx: Context) -> torch.Tensor | None:
 def balanced_classes(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Class weights in the loss (inverse frequency of the labels read); or a class-balanced sampler, first when
     the user's loader already draws with a WeightedRandomSampler (then that sampler is the bug)."""
+    if ctx.task.kind == "multilabel":
+        return _positive_weights(ctx, setup)
     labels = _labels_read(ctx)
     if labels is None or int(labels.min()) < 0:
         return Refused("the targets read are not class indices")
@@ -168,6 +171,30 @@ def balanced_classes(ctx: Context, setup: Setup, option: int) -> Outcome:
     if isinstance(loss, WEIGHTED_LOSSES) and option == int(own_sampler):
         return _weighted_loss(ctx, setup, loss, labels)
     return _balanced_sampler(ctx, setup, labels)
+
+
+def _positive_weights(ctx: Context, setup: Setup) -> Outcome:
+    """BCEWithLogitsLoss with a pos_weight per label: negatives / positives of the targets read."""
+    loss = innermost_loss(setup.loss_fn)
+    if not isinstance(loss, nn.BCEWithLogitsLoss):
+        return Refused(f"the loss is {type(loss).__name__}, not BCEWithLogitsLoss: weight the positives by hand")
+    try:
+        y = torch.cat([b.targets.reshape(b.size, -1).float().cpu() for b in ctx.audit if b.targets is not None])
+    except RuntimeError:
+        return Refused("the multi-label targets read do not share one shape")
+    positives = (y > 0.5).float().sum(0)
+    weights = ((len(y) - positives) / positives.clamp_min(1)).clamp(1.0, MAX_POS_WEIGHT)
+    if float(weights.max()) <= BALANCED:
+        return Refused("every label is positive often enough already", needless=True)
+    weighted = copy.deepcopy(loss)
+    weighted.pos_weight = weights.to(ctx.device)
+    text = numbers(weights.tolist(), limit=12)
+    value = f"torch.tensor({text})" if text else "(len(y_train) - y_train.sum(0)) / y_train.sum(0).clamp_min(1)"
+    return Applied(
+        setup.but(loss_fn=with_innermost(setup.loss_fn, weighted)),
+        f"pos_weight {text or 'per label'} in BCEWithLogitsLoss (negatives / positives of each label)",
+        f"loss_fn = nn.BCEWithLogitsLoss(pos_weight={value})  # rare positives get their say",
+    )
 
 
 def _weighted_loss(ctx: Context, setup: Setup, loss: nn.Module, labels: torch.Tensor) -> Outcome:

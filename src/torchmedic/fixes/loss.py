@@ -14,7 +14,14 @@ from torchmedic.lines import module_ref
 from torchmedic.setup import Setup
 from torchmedic.signals import Signals
 from torchmedic.task import BINARY_LOSSES, CLASS_LOSSES, MAX_CLASSES, loss_kind_by_name
-from torchmedic.wrappers import IndexTargets, MatchedTargets, RelabeledTargets, innermost_loss
+from torchmedic.wrappers import (
+    IndexTargets,
+    LogOfProbabilities,
+    MatchedTargets,
+    RelabeledTargets,
+    innermost_loss,
+    with_innermost,
+)
 
 if TYPE_CHECKING:
     from torchmedic.context import Context
@@ -102,6 +109,8 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
     low, high = int(labels.min()), int(labels.max())
     classes, width = high + 1, int(shape[1])
     kind = loss_kind_by_name(innermost_loss(setup.loss_fn)) or s.get(N.LOSS_KIND)
+    if kind == "nll" and not s.get(N.OUTPUT_ROWS_LOG_NORMALIZED):
+        return _log_probabilities(setup, bool(s.get(N.OUTPUT_ROWS_SUM_TO_ONE)))
     whats, codes = [], []
     if width < classes:
         head = _wider_head(ctx, setup, classes)
@@ -121,6 +130,23 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
     if not whats:
         return Refused(f"the labels ({low}..{high}) fit the {width} outputs and the {kind} loss", code=GENERIC_CODE)
     return Applied(setup.but(loss_fn=loss), "; ".join(whats), "\n".join(codes))
+
+
+def _log_probabilities(setup: Setup, probabilities: bool) -> Outcome:
+    """NLLLoss fed what it needs: the log of probabilities, or log_softmax of raw scores (CrossEntropyLoss)."""
+    inner = innermost_loss(setup.loss_fn)
+    weight = getattr(inner, "weight", None)
+    if probabilities:
+        return Applied(
+            setup.but(loss_fn=with_innermost(setup.loss_fn, LogOfProbabilities(inner))),
+            "NLLLoss fed the log of the model's probabilities",
+            "loss = nn.NLLLoss()(torch.log(model(x).clamp_min(1e-12)), y)  # or end forward with log_softmax",
+        )
+    return Applied(
+        setup.but(loss_fn=with_innermost(setup.loss_fn, nn.CrossEntropyLoss(weight=weight))),
+        "NLLLoss on raw scores replaced with CrossEntropyLoss (log_softmax + NLLLoss)",
+        "loss_fn = nn.CrossEntropyLoss()  # NLLLoss needs log-probabilities; this applies log_softmax itself",
+    )
 
 
 @fix("loss.shape_broadcast", stage="loss")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 MINIMUM_DIVISOR = 3.0  # as the range test's own rule: a third of the LR at the loss minimum is stable
 BLIND_FACTOR = {-1: 0.1, 1: 100.0}  # the usual step down or up when the range test does not point that way
+OUTSIDE_USUAL = 10.0  # a range test that points 10x beyond the LRs people use with the optimizer reads its noise
 
 
 def lowest(result: LRFinderResult, divisor: float) -> float | None:
@@ -57,7 +58,11 @@ def target_lr(ctx: Context, setup: Setup, direction: int) -> tuple[float, str]:
         near = lowest(result, MINIMUM_DIVISOR)
         if near is not None and points(near):
             return near, f"the range test's fall is within its noise; its loss is lowest near lr={near * 3:.2g}"
-    flat = f"the range test is flat ({result.message.removeprefix(FLAT_MESSAGE).strip(' ()')})"
+    if result.suggestion is not None:
+        way = "lower" if direction < 0 else "higher"
+        flat = f"the range test suggests {result.suggestion:.2g}, not {way}"
+    else:
+        flat = f"the range test is flat ({result.message.removeprefix(FLAT_MESSAGE).strip(' ()')})"
     if direction <= 0:
         return current * BLIND_FACTOR[-1], f"{flat}: lr x {BLIND_FACTOR[-1]:g}"
     usual = ctx.config.usual_lr(name)
@@ -84,6 +89,14 @@ def with_lr(ctx: Context, setup: Setup, target: float, source: str, option: int)
     if option == 1:
         source += f", x {ctx.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
         target *= ctx.config.fallback_lr_factor
+    t = ctx.config.thresholds
+    low, high = t.typical_sgd_lr if setup.spec.name == "SGD" else t.typical_adaptive_lr
+    if target > high * OUTSIDE_USUAL:
+        source += f", capped at {high * OUTSIDE_USUAL:.2g}: 10x the LRs people use with {setup.spec.name}"
+        target = high * OUTSIDE_USUAL
+    elif target < low / OUTSIDE_USUAL:
+        source += f", raised to {low / OUTSIDE_USUAL:.2g}: a tenth of the LRs people use with {setup.spec.name}"
+        target = low / OUTSIDE_USUAL
     target = float(f"{target:.2g}")  # the LR your script gets is the one the trial verified
     if math.isfinite(current) and current > 0 and abs(_decades(target, current)) < ctx.config.min_lr_decades:
         return Refused(f"lr left at {current:.2g}: {source}, close to it", needless=True)

@@ -111,6 +111,15 @@ def less_regularization(ctx: Context, setup: Setup, option: int) -> Outcome:
             whats.append(f"{module_ref(name)}.p {module.p:g} -> {SANE_DROPOUT:g}")
             codes.append(f"{module_ref(name)}.p = {SANE_DROPOUT:g}  # was {module.p:g}: p is the share dropped")
             module.p = SANE_DROPOUT
+    skipped = list(setup.skipped_ops)
+    for name, ordinal, p, scope in s.get(N.MODEL_FUNCTIONAL_DROPOUT) or []:
+        if p >= t.max_dropout and (name, ordinal) not in skipped:
+            skipped.append((name, int(ordinal)))
+            where = type(setup.inner.get_submodule(scope)).__name__ if scope else type(setup.inner).__name__
+            whats.append(f"F.{name}(p={p:g}) in {where}.forward skipped")
+            codes.append(f"# in {where}.forward: F.{name}(x, p={SANE_DROPOUT:g}) or none, not p={p:g} (p is the share "
+                         "dropped)")  # fmt: skip
+    setup = setup.but(skipped_ops=tuple(skipped))
     lr, decay = setup.spec.lr, float(setup.spec.hyper("weight_decay", 0.0) or 0.0)
     spec = setup.spec
     if heavy_decay(s, t, lr, decay):
@@ -119,7 +128,5 @@ def less_regularization(ctx: Context, setup: Setup, option: int) -> Outcome:
         whats.append(f"weight_decay {decay:g} -> {sane:g}")
         codes.append(optimizer_line(spec, setup.inner))
     if not whats:
-        functional = [k for k in (s.get(N.MODEL_DROPOUT) or {}) if k.startswith("F.")]
-        where = f" (F.dropout in forward: {', '.join(functional)})" if functional else ""
-        return Refused(f"no dropout module or weight decay to lower{where}: change the rate in forward by hand")
+        return Refused("no dropout or weight decay strong enough to lower")
     return Applied(setup.but(spec=spec), "; ".join(whats), "\n".join(codes))

@@ -93,6 +93,9 @@ def drop_final_softmax(ctx: Context, setup: Setup, option: int) -> Outcome:
 @fix("arch.output_activation", stage="loss")
 def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
     """Unbounded scores out of forward: the activation on the logits (or regression output) removed."""
+    final = _op(ctx, FINAL_OP)
+    if ctx.task.kind == "regression" and final is not None and final[0] in ("softmax", "log_softmax"):
+        return without_op(ctx, setup, *final)  # a softmax on values
     op = _op(ctx, LOGIT_OP)
     if op is None or op[0] not in RESTRICTING:
         return Refused("forward does not end with an activation that bounds the output")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from typing import Any
 
 import torch
@@ -55,18 +56,27 @@ def _channel_moments(batches: list[Batch]) -> tuple[list[float], list[float], fl
     return (shift.double() + offset).tolist(), std.tolist(), low, high, bad
 
 
-def _duplicate_share(batches: list[Batch]) -> float:
-    """Share of samples whose input bytes equal those of an earlier sample."""
-    seen: set[bytes] = set()
-    dupes = total = 0
+def _duplicates(batches: list[Batch]) -> tuple[float, float | None]:
+    """The share of samples whose input bytes equal those of an earlier sample, and how well the inputs determine
+    the labels: the share of samples whose label is the most common one among the samples with the same input
+    (1.0 when each input has one label; None without one label per sample)."""
+    labels: dict[bytes, Counter[bytes]] = {}
+    total = 0
     for b in batches:
         x = b.first_input.detach().contiguous().cpu()
-        for row in x.reshape(x.shape[0], -1) if x.dim() > 0 else [x]:
+        rows = x.reshape(x.shape[0], -1) if x.dim() > 0 else x.reshape(1, 1)
+        y = b.targets
+        per_sample = y is not None and y.dim() > 0 and y.shape[0] == rows.shape[0]
+        ys = y.detach().cpu().contiguous().reshape(rows.shape[0], -1).numpy() if per_sample and y is not None else None
+        for i, row in enumerate(rows):
             digest = hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest()
-            dupes += digest in seen
-            seen.add(digest)
+            label = ys[i].tobytes() if ys is not None else b""
+            labels.setdefault(digest, Counter())[label] += 1
             total += 1
-    return dupes / max(1, total)
+    share = 1 - len(labels) / max(1, total)
+    if any(b.targets is None for b in batches):
+        return share, None
+    return share, sum(max(c.values()) for c in labels.values()) / max(1, total)
 
 
 def _variation(batches: list[Batch]) -> float:
@@ -155,7 +165,10 @@ def data_audit(ctx: Context) -> None:
     s.emit(N.INPUT_NONFINITE, inputs_bad)
     if inputs_bad:
         ctx.untrainable = "the inputs hold NaN/Inf: every training step would be NaN"
-    s.emit(N.INPUT_DUPLICATE_SHARE, _duplicate_share(batches))
+    share, purity = _duplicates(batches)
+    s.emit(N.INPUT_DUPLICATE_SHARE, share)
+    if purity is not None:
+        s.emit(N.INPUT_LABEL_PURITY, purity)
     s.emit(N.INPUT_VARIATION, _variation(batches))
     targets = [b.targets for b in batches if b.targets is not None]
     if not targets:
@@ -176,7 +189,10 @@ def data_audit(ctx: Context) -> None:
     values = torch.unique(finite)
     if values.numel() <= MAX_DISTINCT:
         s.emit(N.TARGET_VALUES, [float(x) for x in values])
-    if not _is_label_like(finite) or ctx.task.kind == "multilabel":
+    if ctx.task.kind == "multilabel":
+        _label_shares(s, targets)
+        return
+    if not _is_label_like(finite):
         return
     classes = max(int(finite.max()) + 1, int(ctx.task.num_classes or 0))
     hist = class_histogram(finite, classes)
@@ -197,6 +213,16 @@ def data_audit(ctx: Context) -> None:
     sizes = [x.numel() for x in targets if x.numel() > 1]
     if sizes:
         s.emit(N.TARGET_SHUFFLED_BATCH_ENTROPY, expected_batch_entropy(hist, sizes[0]))
+
+
+def _label_shares(s: Any, targets: list[torch.Tensor]) -> None:
+    """Per-label share of positives of multi-label 0/1 targets: rare positives make all-zero predictions a trap."""
+    try:
+        y = torch.cat([t.detach().reshape(t.shape[0], -1).float().cpu() for t in targets])
+    except RuntimeError:
+        return
+    shares = (y > 0.5).float().mean(0)
+    s.emit(N.TARGET_POSITIVE_SHARE, shares.tolist())
 
 
 def expected_batch_entropy(hist: torch.Tensor, batch_size: int, draws: int = 64) -> float:

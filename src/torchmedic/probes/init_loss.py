@@ -12,6 +12,7 @@ from torchmedic.context import Context
 from torchmedic.floor import constant_floor
 from torchmedic.metrics import loss_value
 from torchmedic.probes.registry import probe
+from torchmedic.task import binary_reading
 
 
 @probe("init_loss", order=30)
@@ -44,6 +45,9 @@ def init_loss(ctx: Context) -> None:
     if messages:
         s.emit(N.LOSS_BROADCAST_WARNING, messages[0])
     s.emit(N.LOSS_INIT, float(loss))
+    reading = binary_reading(ctx.loss_fn, ctx.outputs, targets)
+    if reading is not None:
+        s.emit(N.LOSS_READS, reading)
     graph = _loss_has_graph(ctx)
     if graph is not None:
         s.emit(N.LOSS_REQUIRES_GRAD_GRAPH, graph)

@@ -13,8 +13,6 @@ import torch.nn.functional as F
 from torchmedic import signal_names as N
 from torchmedic.batch import concat
 from torchmedic.context import Context
-from torchmedic.probes.permutation import fits_but_does_not_generalize
-from torchmedic.probes.registry import probe
 from torchmedic.stats import class_histogram, entropy
 
 MAX_FEATURES = 4096  # wider inputs are pooled (images) or skipped: the fit must stay a fraction of a second
@@ -22,7 +20,14 @@ RIDGE = 1e-2  # mild L2, relative to standardized features: enough to keep the f
 
 
 def features(x: torch.Tensor) -> torch.Tensor | None:
-    """(N, D) float features: images average-pooled to at most 16x16, everything flattened."""
+    """(N, D) float features: images average-pooled to at most 16x16, token ids counted per id (a bag of words: the
+    ids themselves are names, not numbers), everything flattened."""
+    if not x.is_floating_point() and x.dim() == 2 and x.numel() and int(x.min()) >= 0:
+        ids = x.detach().long().cpu()
+        vocab = int(ids.max()) + 1
+        if vocab > MAX_FEATURES:
+            return None
+        return torch.zeros(ids.shape[0], vocab).scatter_add_(1, ids, torch.ones(ids.shape, dtype=torch.float32))
     x = x.detach().float().cpu()
     if x.dim() == 4 and x.shape[-1] * x.shape[-2] > 256:
         x = F.adaptive_avg_pool2d(x, (min(16, x.shape[-2]), min(16, x.shape[-1])))
@@ -59,8 +64,8 @@ def _regress(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: tor
     return float(1 - residual / variance) if variance > 0 else 0.0
 
 
-@probe("linear_probe", order=125, when=fits_but_does_not_generalize)
 def linear_probe(ctx: Context) -> None:
+    """The held-out gain of a regularized linear model on the inputs read: do the labels carry any signal?"""
     try:
         samples = concat(ctx.audit)
     except (RuntimeError, TypeError):

@@ -6,20 +6,11 @@ import torch
 
 from torchmedic import signal_names as N
 from torchmedic.context import Context
-from torchmedic.probes.registry import probe
-from torchmedic.probes.trial_probe import control_setup, stuck
+from torchmedic.probes.trial_probe import control_setup
 
 
-def fits_but_does_not_generalize(ctx: Context) -> bool:
-    """The baseline shows the symptom on held-out samples although the model fits its training batches (or one
-    of them): the labels themselves are the next suspect."""
-    s, t = ctx.signals, ctx.config.thresholds
-    fit = max(s.get(N.TRIAL_GAIN, -1.0), s.get(N.OVERFIT_GAIN, -1.0))
-    return stuck(ctx) and fit >= t.min_gain and ctx.train[0].targets is not None
-
-
-@probe("label_permutation", order=130, when=fits_but_does_not_generalize, steps=-2)
 def label_permutation(ctx: Context) -> None:
+    """Train at the range test's LR once with the real labels and once with labels shuffled across the pool."""
     generator = torch.Generator().manual_seed(ctx.config.seed)
     targets = torch.cat([b.loss_targets for b in ctx.train])
     targets = targets[torch.randperm(targets.shape[0], generator=generator).to(targets.device)]

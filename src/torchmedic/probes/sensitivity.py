@@ -65,4 +65,20 @@ def batch_independence(ctx: Context) -> None:
     if not bool(finite.any()):
         return
     scale = float(rest[finite].abs().mean()) + 1e-12
-    ctx.signals.emit(N.BATCH_MIXING, float((rest - rest_other)[finite].abs().max()) / scale)
+    moved = float((rest - rest_other)[finite].abs().max()) / scale
+    ctx.signals.emit(N.BATCH_MIXING, max(moved, _reordered(model, batch, out)))
+
+
+def _reordered(model: torch.nn.Module, batch: Batch, out: torch.Tensor) -> float:
+    """Reverse the order of the samples: a model that treats each sample on its own returns its outputs reversed.
+    Catches mixing that one changed sample barely shows (a view that strings samples into time steps)."""
+    order = torch.arange(batch.size - 1, -1, -1, device=batch.first_input.device)
+    flipped = _eval_output(model, batch.select(order))
+    if flipped is None or flipped.shape != out.shape:
+        return 0.0
+    expected = out[order]
+    finite = torch.isfinite(expected) & torch.isfinite(flipped)
+    if not bool(finite.any()):
+        return 0.0
+    scale = float(expected[finite].abs().mean()) + 1e-12
+    return float((flipped - expected)[finite].abs().max()) / scale

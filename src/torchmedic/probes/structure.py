@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from torchmedic import signal_names as N
+from torchmedic.batch import consumed_output
 from torchmedic.context import Context
 from torchmedic.layers import weight_gain, weight_layers
 from torchmedic.lines import module_ref
@@ -59,7 +60,8 @@ def structure(ctx: Context) -> None:
         if isinstance(bias, torch.Tensor):
             s.emit(N.BIAS_MEAN, float(bias.detach().float().mean()), name)
     traced = clone_for_trace(ctx)
-    trace, _ = trace_forward(traced, ctx.train[0])
+    key = consumed_output(ctx.loss_fn, ctx.outputs, ctx.train[0].loss_targets)
+    trace, _ = trace_forward(traced, ctx.train[0], key)
     hidden = unregistered(traced, trace)
     if hidden:
         s.emit(N.MODEL_UNREGISTERED, sorted(hidden))
@@ -67,7 +69,14 @@ def structure(ctx: Context) -> None:
     for op in trace.ops:
         if op.name.startswith("dropout") and "p" in op.args:
             dropouts.setdefault(op.scope or f"F.{op.name}#{op.ordinal}", float(op.args["p"]))
+    functional = [
+        [op.name, op.ordinal, float(op.args["p"]), op.scope]
+        for op in trace.ops
+        if op.name.startswith("dropout") and "p" in op.args and "Dropout" not in trace.module_types.get(op.scope, "")
+    ]
     s.emit(N.MODEL_DROPOUT, dropouts)
+    if functional:
+        s.emit(N.MODEL_FUNCTIONAL_DROPOUT, functional)
     final = trace.output_op()
     if final is not None:
         s.emit(N.OUTPUT_OP, final.name)

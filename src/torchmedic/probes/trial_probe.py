@@ -10,10 +10,10 @@ from torchmedic.metrics import Metrics
 from torchmedic.probes.registry import probe
 from torchmedic.setup import Setup
 from torchmedic.signals import Signals
-from torchmedic.symptom import read_symptom
+from torchmedic.symptom import learned, read_symptom
 from torchmedic.thresholds import Thresholds
-from torchmedic.trial import TrialResult
-from torchmedic.verdict import falling_rate
+from torchmedic.trial import Training, TrialResult
+from torchmedic.verdict import falling_rate, steps_to_reach
 
 
 def emit_trial(s: Signals, r: TrialResult) -> None:
@@ -30,14 +30,16 @@ def emit_trial(s: Signals, r: TrialResult) -> None:
         if len(r.losses) >= 6:
             s.emit(N.TRIAL_LOSS_RATE, falling_rate(r.losses))
     s.emit(N.TRIAL_DIVERGED, r.diverged)
-    s.emit(N.TRIAL_FLOOR, r.before_train.floor)
-    s.emit(N.TRIAL_GAIN_BEFORE, r.before_train.gain)
+    s.emit(N.TRIAL_FLOOR, r.after_train.floor)
+    if r.before_train is not None:
+        s.emit(N.TRIAL_GAIN_BEFORE, r.before_train.gain)
     s.emit(N.TRIAL_GAIN, r.after_train.gain)
-    s.emit(N.TRIAL_HELD_OUT_GAIN_BEFORE, r.before_held_out.gain)
+    if r.before_held_out is not None:
+        s.emit(N.TRIAL_HELD_OUT_GAIN_BEFORE, r.before_held_out.gain)
+        s.emit(N.TRIAL_OUTPUT_STD_BEFORE, r.before_held_out.output_std)
     s.emit(N.TRIAL_HELD_OUT_GAIN, r.after_held_out.gain)
     s.emit(N.TRIAL_HELD_OUT_LOSS, r.after_held_out.loss)
     s.emit(N.TRIAL_HELD_OUT_FLOOR, r.after_held_out.floor)
-    s.emit(N.TRIAL_OUTPUT_STD_BEFORE, r.before_held_out.output_std)
     s.emit(N.TRIAL_OUTPUT_STD, r.after_held_out.output_std)
     held = r.after_held_out
     for name, value in (
@@ -54,20 +56,23 @@ def emit_trial(s: Signals, r: TrialResult) -> None:
         s.emit(N.TRIAL_ERROR, r.error)
 
 
-def slow_start(metrics: Metrics, t: Thresholds) -> bool:
-    """Not learned yet but not broken either: predictions not yet following the inputs and a held-out loss between
-    the constant output's and twice it. A model far worse than a constant has diverged; more steps would not change
-    the diagnosis."""
+def slow_start(metrics: Metrics, training: Training, t: Thresholds) -> bool:
+    """Not learned yet but on its way: predictions not yet following the inputs, a held-out loss between the
+    constant output's and twice it, and a training loss falling fast enough to learn within a realistic run. A model
+    far worse than a constant has diverged, one whose loss does not move is stuck; more steps tell nothing new (a
+    healthy slow starter is trained longer only when no fix explains its symptom)."""
     skill = metrics.skill
     learned = (skill is not None and skill >= t.min_skill) or metrics.gain >= t.min_gain
-    return metrics.gain > -1.0 and not learned
+    moving = steps_to_reach(training.losses, metrics.floor, t) <= t.realistic_steps
+    return metrics.gain > -1.0 and not learned and moving
 
 
 @probe("baseline_trial", order=100, steps=-1)
 def baseline_trial(ctx: Context) -> None:
     c, t = ctx.config, ctx.config.thresholds
-    r = ctx.trial(ctx.setup(), "baseline", extend_to=c.long_trial_steps, extend_if=lambda m: slow_start(m, t))
-    ctx.trial_steps = r.steps  # every later trial runs as long, so that they compare
+    r = ctx.trial(ctx.setup(), "baseline", extend_to=c.long_trial_steps, extend_if=lambda m, r: slow_start(m, r, t),
+                  stop_when=lambda m: learned(m, t))  # fmt: skip
+    ctx.trial_steps = max(r.steps, c.trial_steps)  # every later trial runs as long, so that they compare
     s = ctx.signals
     emit_trial(s, r)
     symptom = read_symptom(r, ctx.task, t)
@@ -111,7 +116,6 @@ def control_setup(ctx: Context) -> Setup:
     return setup.but(spec=ctx.spec.scaled_lr(suggestion / ctx.spec.lr), history=(f"lr {suggestion:.1e}",))
 
 
-@probe("overfit_one_batch", order=110, when=stuck, steps=-1)
 def overfit_one_batch(ctx: Context) -> None:
     """Train on the first batch alone: a setup that cannot fit one batch cannot learn at all."""
     setup = control_setup(ctx).but(train=ctx.train[:1], held_out=ctx.train[0])

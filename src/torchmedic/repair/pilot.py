@@ -95,7 +95,8 @@ def judged(label: str, result: TrialResult, task: Task, config: RepairConfig, se
     """The verdict: the training loss fell, and on held-out samples the model beats a constant output: classes above
     chance without a collapse onto one class, or a gain over the best constant output for anything else."""
     before, after = result.before_held_out, result.after_held_out
-    pilot = Pilot(label, result.steps, seconds, task.kind, before.loss, after.loss, after.gain, after.accuracy,
+    loss_before = before.loss if before is not None else math.nan
+    pilot = Pilot(label, result.steps, seconds, task.kind, loss_before, after.loss, after.gain, after.accuracy,
                   after.balanced_accuracy, after.chance, after.top_fraction, False, "", result.error or "")  # fmt: skip
     learned, reason = _verdict(pilot, after.majority, result, config)
     return Pilot(**{**asdict(pilot), "learned": learned, "reason": reason})

@@ -32,7 +32,7 @@ def _reads_logits(s: Signals) -> bool:
     kind = s.get(N.LOSS_KIND)
     if kind in SOFTMAX_LOSSES or kind in ("nll", "bce_logits"):
         return True
-    return s.get(N.TASK_KIND) in ("binary", "multilabel") and kind != "bce" and s.get(N.TASK_THRESHOLD) == 0.0
+    return s.get(N.LOSS_READS) == "logits"
 
 
 def _restricts(op: str, s: Signals) -> str | None:
@@ -47,10 +47,14 @@ def _restricts(op: str, s: Signals) -> str | None:
         if op in ONE_SIDED or op in CLAMPS:
             return "logits clipped at zero: negative scores are impossible and their gradient is zero"
         return None
-    if kind == "bce" or (s.get(N.TASK_KIND) in ("binary", "multilabel") and s.get(N.TASK_THRESHOLD) == 0.5):
+    if kind == "bce" or s.get(N.LOSS_READS) == "probabilities":
         return None if op in ("sigmoid", "hardsigmoid") else f"{op} does not map to probabilities in [0, 1]"
     if lo is None or hi is None:
         return None
+    if op in ("softmax", "log_softmax"):
+        return (
+            f"outputs confined to a probability simplex (each row sums to 1) while targets span [{fmt(lo)}, {fmt(hi)}]"
+        )
     if op in BOUNDED:
         a, b = BOUNDED[op]
         if lo < a - 1e-6 or hi > b + 1e-6:
@@ -69,12 +73,16 @@ def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     activation keeps a regression output from the targets' range."""
     op = s.get(N.OUTPUT_LOGIT_OP)
     single_softmax = (s.get(N.OUTPUT_SHAPE) or [0, 0])[-1:] == [1] and s.get(N.OUTPUT_OP) == "softmax"
-    if not op or single_softmax:
+    if single_softmax:
+        return None
+    scope = s.get(N.OUTPUT_LOGIT_OP_SCOPE, "")
+    if s.get(N.TASK_KIND) == "regression" and s.get(N.OUTPUT_OP) in ("softmax", "log_softmax"):
+        op, scope = s.get(N.OUTPUT_OP), s.get(N.OUTPUT_OP_SCOPE, "")  # a softmax on values: outputs on a simplex
+    if not op:
         return None
     reason = _restricts(op, s)
     if reason is None:
         return None
-    scope = s.get(N.OUTPUT_LOGIT_OP_SCOPE, "")
     check = v.get("arch.output_activation")
     zero = s.get(N.OUTPUT_ZERO_SHARE, 0.0)
     where = module_ref(scope) if scope else "the end of forward"
@@ -144,7 +152,8 @@ def batch_mixing(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     )
     return Claim(
         MIXING,
-        f"in eval mode, changing one sample changes the outputs of the others by up to {change:.1%} of their size: "
+        f"in eval mode, changing one sample or reversing their order changes the outputs of the others by up to "
+        f"{change:.1%} of their size: "
         f"{how}; each prediction depends on its batch-mates.",
         [
             Evidence("largest change of other samples' outputs (relative)", change, "0"),

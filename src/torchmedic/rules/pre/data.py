@@ -57,10 +57,13 @@ def nonfinite(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 @rule("data.low_variability")
 def low_variability(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Inputs that (nearly) do not differ between samples leave the model one thing to learn: the best single
-    output for all of them."""
+    output for all of them. Repeated inputs only matter when the same input comes with different labels: a few
+    distinct inputs that each keep their label (a truth table) are learnable."""
     dupes, variation = s.get(N.INPUT_DUPLICATE_SHARE, 0.0), s.get(N.INPUT_VARIATION)
+    purity = s.get(N.INPUT_LABEL_PURITY)
     flat = variation is not None and variation == variation and variation < t.min_input_variation
-    if dupes < t.max_duplicate_share and not flat:
+    learnable = purity is not None and purity >= t.min_label_purity
+    if (dupes < t.max_duplicate_share or learnable) and not flat:
         return None
     if flat:
         prior = SEEN
@@ -120,6 +123,8 @@ def _label_stats(s: Signals) -> tuple[list[int] | None, float | None, int]:
 def class_imbalance(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """When one class holds most labels, predicting it for everything already reaches the loss of the label
     entropy: a strong trap that gradient descent falls into first, and class weights or balanced batches undo."""
+    if s.get(N.TASK_KIND) == "multilabel":
+        return _rare_labels(s, t, v)
     hist, share, present = _label_stats(s)
     classes = s.get(N.TASK_NUM_CLASSES) or 0
     if hist is None or share is None or s.get(N.TASK_KIND, "") not in ("multiclass", "binary"):
@@ -154,6 +159,26 @@ def class_imbalance(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         ],
         "Weight the loss by inverse class frequency or sample the classes evenly (torchmedic.balance gives "
         "both), and judge the model by balanced accuracy, not accuracy.",
+        verification=check,
+    )
+
+
+def _rare_labels(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """Multi-label targets whose positives are rare: predicting 0 for every label already fits most entries, and the
+    gradient of the few positives is drowned; a per-label pos_weight gives them their say."""
+    shares = s.get(N.TARGET_POSITIVE_SHARE) or []
+    rare = [share for share in shares if 0 < share <= 1 - t.majority_share]
+    check = v.get("data.class_imbalance")
+    if not shares or len(rare) * 2 < len(shares) or (not stuck(v) and not (check and check.passed)):
+        return None
+    mean = sum(shares) / len(shares)
+    return Claim(
+        confirm(IMBALANCE + ONTO_MAJORITY * collapsed(v), check),
+        f"{len(rare)} of the {len(shares)} labels are positive for at most {1 - t.majority_share:.0%} of the samples "
+        f"(on average {mean:.1%}): predicting 0 everywhere already fits most of the targets, a strong trap.",
+        [Evidence("share of positives per label", shares, f"> {1 - t.majority_share:g}"), *symptom_evidence(v, t)],
+        "Weight the positives of each label by negatives / positives (BCEWithLogitsLoss(pos_weight=...)), and judge "
+        "each label by balanced accuracy or average precision.",
         verification=check,
     )
 
@@ -241,6 +266,8 @@ def labels_unrelated(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     """Labels that do not belong to their inputs (shuffled separately, misaligned, shifted) can be memorized but
     not generalized: the model fits its batches while real labels do no better on held-out samples than permuted
     ones, and even a linear model finds nothing to predict."""
+    if not stuck(v):
+        return None  # trained patiently, the model learns: the labels were fine, the start slow
     real, permuted = s.get(N.PERMUTATION_REAL_GAIN), s.get(N.PERMUTATION_PERMUTED_GAIN)
     fit = s.get(N.PERMUTATION_FIT_GAIN)
     if real is None or permuted is None or fit is None or fit < t.min_gain:

@@ -17,6 +17,7 @@ ALL_DEAD = 0.9  # every unit feeding a layer is zero for every sample: nothing p
 MOSTLY_DEAD = 0.65  # nine in ten dead: most of the signal is lost ...
 MOSTLY_DEAD_STUCK = 0.1  # ... and more likely the cause when the model does not learn
 DEAD_BY_SYMMETRY = 0.5  # identical units are dead together: the symmetry is the cause, the dead units its effect
+DEAD_BY_DROPOUT = 0.4  # a dropout that keeps almost nothing zeroes the units after it: the dropout is the cause
 NEGATIVE_BIAS = -0.5  # a mean bias this negative keeps a ReLU off for standardized inputs: the likely culprit
 
 
@@ -133,6 +134,8 @@ def dead_units(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     prior = 0.9 if dead[layer] >= 0.999 else 0.65 + 0.1 * stuck(v)
     if _identical_units(s):
         prior = DEAD_BY_SYMMETRY
+    if any(p >= t.max_dropout for p in (s.get(N.MODEL_DROPOUT) or {}).values()):
+        prior = min(prior, DEAD_BY_DROPOUT)
     biases = s.scoped(N.BIAS_MEAN)
     negative = {k: b for k, b in biases.items() if b < NEGATIVE_BIAS}
     evidence = [

@@ -119,6 +119,15 @@ def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             "BCEWithLogitsLoss takes logits and float 0/1 targets of the same shape; MSELoss takes float "
             "predictions and targets of the same shape.",
         )
+    if kind == "nll" and not s.get(N.OUTPUT_ROWS_SUM_TO_ONE) and s.get(N.OUTPUT_ROWS_LOG_NORMALIZED) is False:
+        return Claim(
+            confirm(NLL_ON_PROBABILITIES, check, structural=True),
+            "NLLLoss expects log-probabilities but the model outputs raw scores: the loss is -score[target], "
+            "unbounded below, so training pushes the scores to infinity instead of learning the classes.",
+            [*evidence, Evidence("output rows are log-probabilities", False, "True (log_softmax at the end)")],
+            "End forward with log_softmax for NLLLoss, or use CrossEntropyLoss on the raw scores.",
+            verification=check,
+        )
     if kind == "nll" and s.get(N.OUTPUT_ROWS_SUM_TO_ONE):
         return Claim(
             confirm(NLL_ON_PROBABILITIES, check, structural=True),
@@ -128,7 +137,7 @@ def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             "End forward with log_softmax for NLLLoss, or return logits and use CrossEntropyLoss.",
             verification=check,
         )
-    if kind in BINARY_LOSSES and high is not None and high > 1:
+    if (kind in BINARY_LOSSES or s.get(N.LOSS_READS)) and high is not None and high > 1:
         return Claim(
             confirm(BINARY_ON_INDICES, check, structural=True),
             f"{kind} is a binary loss but the targets go up to {fmt(high)}: class indices of a multi-class problem.",

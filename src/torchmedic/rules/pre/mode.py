@@ -5,13 +5,13 @@ from __future__ import annotations
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.lines import module_ref
-from torchmedic.rules.pre.common import STRUCTURAL, confirm, symptom_evidence
+from torchmedic.rules.pre.common import STRUCTURAL, confirm, stuck, symptom_evidence
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
 from torchmedic.verdict import Verdicts
 
-FEW_VALUES = 0.7  # some BatchNorm channel normalizes over fewer than min_bn_values values in train mode
+FEW_SAMPLES = 0.45  # batches of 1-2 samples with many values per channel (conv layers): noisy, often still fine
 TINY_BATCH = 2  # batches of 1-2 samples: BatchNorm refuses one and normalizes two to +-1
 
 
@@ -28,9 +28,13 @@ def bn_small_batch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     if not norms or not (error or batch <= TINY_BATCH or small):
         return None
     check = v.get("mode.bn_small_batch")
+    degenerate = bool(error or small)
+    if not degenerate and not stuck(v) and not (check and check.passed):
+        return None  # one or two images still give each channel thousands of values: only a symptom can tell
     gap = s.get(N.BN_TRAIN_EVAL_GAP)
+    prior = STRUCTURAL if degenerate else FEW_SAMPLES
     return Claim(
-        confirm(STRUCTURAL if error or batch <= TINY_BATCH else FEW_VALUES, check, structural=True),
+        confirm(prior, check, structural=degenerate),
         f"BatchNorm ({', '.join(module_ref(n) for n in norms[:3])}) is trained on batches of {batch}: the batch "
         "statistics it normalizes with are degenerate (a sample or two pushed to fixed normalized values), and the "
         f"running statistics used in eval mode do not match{f'; {error}' if error else ''}.",
