@@ -73,6 +73,30 @@ class TrialResult:
 
 
 GLANCE = 128  # held-out samples a check during training reads: whether to stop or go on needs no more
+CALIBRATION_BATCHES = 8  # training batches whose statistics BatchNorm's running averages are set to before a check
+
+
+def calibrated(model: nn.Module, batches: list[Batch]) -> None:
+    """Set BatchNorm's running statistics to the average over `batches` (train-mode forwards, no gradient), as a
+    long run would have them: after a few dozen steps they still lag behind the weights (momentum 0.1), and an
+    eval-mode judgement would see a broken model that is not. A model without BatchNorm is left as it is."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the batches below
+    was_training = model.training
+    model.train()
+    try:
+        with torch.no_grad():
+            for batch in batches[:CALIBRATION_BATCHES]:
+                batch.run(model)
+    finally:
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        model.train(was_training)
 
 
 def _measured(step: int, total: int) -> bool:
@@ -189,6 +213,7 @@ def run_trial(
         return metrics
 
     def glanced() -> Metrics:
+        calibrated(model, batches)
         metrics = measure(model, glance, loss_fn, task, floors.get("glance"))
         floors.setdefault("glance", metrics.floor)
         return metrics
@@ -199,9 +224,12 @@ def run_trial(
     def stop() -> bool:
         return stop_when is not None and stop_when(glanced())
 
-    training = train(model, setup.spec, loss_fn, list(setup.train), steps, deadline=deadline, track_layers=track_layers,
+    batches = list(setup.train)
+    training = train(model, setup.spec, loss_fn, batches, steps, deadline=deadline, track_layers=track_layers,
                      extend_to=extend_to, extend_if=check if extend_if else None,
                      stop_if=stop if stop_when else None)  # fmt: skip
+    if training.nonfinite_step is None:
+        calibrated(model, batches)
     with recording(model, pool.first_input) as activity:
         after_train = measure(model, pool, loss_fn, task, floors.get("train"))
     after_held = held()

@@ -10,7 +10,7 @@ from torchmedic.metrics import Metrics
 from torchmedic.probes.registry import probe
 from torchmedic.setup import Setup
 from torchmedic.signals import Signals
-from torchmedic.symptom import learned, read_symptom
+from torchmedic.symptom import read_symptom
 from torchmedic.thresholds import Thresholds
 from torchmedic.trial import Training, TrialResult
 from torchmedic.verdict import falling_rate, steps_to_reach
@@ -70,8 +70,7 @@ def slow_start(metrics: Metrics, training: Training, t: Thresholds) -> bool:
 @probe("baseline_trial", order=100, steps=-1)
 def baseline_trial(ctx: Context) -> None:
     c, t = ctx.config, ctx.config.thresholds
-    r = ctx.trial(ctx.setup(), "baseline", extend_to=c.long_trial_steps, extend_if=lambda m, r: slow_start(m, r, t),
-                  stop_when=lambda m: learned(m, t))  # fmt: skip
+    r = ctx.trial(ctx.setup(), "baseline", extend_to=c.long_trial_steps, extend_if=lambda m, r: slow_start(m, r, t))
     ctx.trial_steps = max(r.steps, c.trial_steps)  # every later trial runs as long, so that they compare
     s = ctx.signals
     emit_trial(s, r)
