@@ -20,6 +20,15 @@ def batches(x: torch.Tensor, y: torch.Tensor, size: int = 64) -> list[tuple[torc
     return [(x[i : i + size], y[i : i + size]) for i in range(0, len(x), size)]
 
 
+TRIAL_BATCH = torchmedic.DiagnoseConfig().max_trial_batch  # trials and probes read the first batch cut to this
+
+
+def first(data: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first batch as the probes see it."""
+    x, y = data[0]
+    return x[:TRIAL_BATCH], y[:TRIAL_BATCH]
+
+
 def run(model: nn.Module, data: list, loss_fn=None, optimizer=None) -> Report:  # type: ignore[no-untyped-def]
     return torchmedic.diagnose(model, data, loss_fn or nn.CrossEntropyLoss(), optimizer, budget_s=20)
 
@@ -41,9 +50,10 @@ def test_data_audit_matches_direct_statistics(data: list) -> None:
     y = torch.cat([b[1] for b in data])
     s = report.signals
     assert s.get("data.samples_read") == len(x)
-    assert torch.allclose(torch.tensor(s.get("input.channel_mean"), dtype=torch.float64), x.mean(0), atol=1e-9)
+    # float32 products summed in float64: exact to ~1e-7 of the data's scale
+    assert torch.allclose(torch.tensor(s.get("input.channel_mean"), dtype=torch.float64), x.mean(0), atol=1e-6)
     assert torch.allclose(
-        torch.tensor(s.get("input.channel_std"), dtype=torch.float64), x.std(0, unbiased=False), atol=1e-9
+        torch.tensor(s.get("input.channel_std"), dtype=torch.float64), x.std(0, unbiased=False), atol=1e-6
     )
     assert s.get("input.min") == pytest.approx(float(x.min())) and s.get("input.max") == pytest.approx(float(x.max()))
     hist = class_histogram(y, 10)
@@ -68,7 +78,7 @@ def test_data_audit_counts_duplicates_and_nonfinite(data: list) -> None:
 def test_loss_at_init_and_its_references(data: list) -> None:
     model = mlp()
     report = run(model, data)
-    x0, y0 = data[0]
+    x0, y0 = first(data)
     with torch.no_grad():
         expected = F.cross_entropy(model(x0), y0)
     s = report.signals
@@ -80,7 +90,7 @@ def test_loss_at_init_and_its_references(data: list) -> None:
 def test_activations_per_layer(data: list) -> None:
     model = mlp()
     report = run(model, data)
-    x0 = data[0][0]
+    x0 = first(data)[0]
     with torch.no_grad():
         h = model[0](x0)
         a = model[1](h)
@@ -97,7 +107,7 @@ def test_output_diversity_and_softmax_signature(data: list) -> None:
     model = nn.Sequential(mlp(), nn.Softmax(dim=1))
     report = run(model, data)
     with torch.no_grad():
-        out = model(data[0][0])
+        out = model(first(data)[0])
     s = report.signals
     assert s.get("output.between_std") == pytest.approx(float(out.std(0).mean()), rel=1e-5)
     assert s.get("output.rows_sum_to_one") is True
@@ -164,7 +174,7 @@ def test_baseline_trial_matches_a_plain_training_loop(data: list) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     report = run(model, data, optimizer=optimizer)
     copy = mlp()
-    x0, y0 = data[0]
+    x0, y0 = first(data)
     loss = F.cross_entropy(copy(x0), y0)
     loss.backward()
     grad_norm = float(torch.cat([copy[0].weight.grad.flatten(), copy[0].bias.grad.flatten()]).norm())
@@ -181,7 +191,7 @@ def test_overfit_lr_range_and_permutation_run_when_the_trial_is_stuck(data: list
     model = mlp()
     s = run(model, batches(x, shuffled), optimizer=torch.optim.Adam(model.parameters(), lr=1e-2)).signals
     assert s.get("trial.held_out_gain") < 0.1
-    assert s.get("overfit.gain") is not None
     assert s.get("lr_range.flat") is not None
+    assert s.get("linear.held_out_gain") < 0.1  # a linear model finds nothing either
     assert s.get("permutation.lr") == pytest.approx(s.get("lr_range.suggestion", 1e-2))  # controls at a good LR
     assert s.get("permutation.real_gain") < 0.1 and s.get("permutation.permuted_gain") < 0.1

@@ -19,7 +19,7 @@ from torchmedic.config import DiagnoseConfig
 from torchmedic.errors import InputError
 from torchmedic.model_errors import explain
 from torchmedic.remedies.lr_finder import LRFinderResult, range_test
-from torchmedic.samples import without_held_out
+from torchmedic.samples import from_dataset, without_held_out
 from torchmedic.setup import Setup
 from torchmedic.signals import Signals
 from torchmedic.task import Task, infer_task
@@ -130,12 +130,15 @@ def model_device(model: nn.Module) -> torch.device:
 def read_batches(
     loader: Iterable[Any], keys: BatchKeys, config: DiagnoseConfig, until: float, count: int = 0
 ) -> list[Batch]:
-    """Read batches for the audit, bounded by count, samples and time; at least one (and at least `count` more
-    than the held-out samples may take, when the loader has them)."""
+    """Read batches for the audit, bounded by count, samples and time; at least one, and with tiny batches enough
+    of them for the trials' pool and the held-out samples both (or `count`, when the loader has them)."""
     batches: list[Batch] = []
     samples = 0
     limit = max(config.audit_batches, count)
     for batch in iterate(loader, keys):
+        if not batches:
+            held_out = math.ceil(config.held_out_samples / max(1, batch.size))
+            limit = max(limit, config.pool_batches + held_out)
         batches.append(batch)
         samples += batch.size
         if len(batches) >= limit or samples >= config.audit_samples or time.perf_counter() > until:
@@ -207,6 +210,8 @@ def build(
     base.train()
     audit = read_batches(loader, keys, config, started + config.audit_share * budget_s)
     pool, held_out = split_pool(audit, config)
+    drawn = from_dataset(loader, keys, config.held_out_samples, pool, config.seed)
+    held_out = drawn if drawn is not None else held_out
     train = tuple(b.to(target_device) for b in pool)
     held_out = held_out.to(target_device)
     outputs, train_refusal = first_forward(clone_model(base), train[0])

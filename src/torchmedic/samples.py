@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 import torch
+from torch.utils.data import DataLoader, IterableDataset
 
-from torchmedic.batch import Batch
+from torchmedic.batch import Batch, concat, unpack
+
+MIN_HELD_OUT = 32  # fewer held-out samples than this cannot tell learning from noise
 
 
 def row_keys(batch: Batch) -> list[bytes]:
@@ -44,3 +48,44 @@ def without_held_out(
             chosen = chosen.select(slice(0, limit))
         kept.append(chosen.to(device))
     return tuple(kept)
+
+
+def from_dataset(loader: Any, keys: Any, count: int, avoid: list[Batch], seed: int) -> Batch | None:
+    """`count` samples drawn at random from the dataset behind a map-style DataLoader, collated as the loader does,
+    without any sample that `avoid` holds: a held-out set that represents the data whatever order the loader reads
+    it in (a loader sorted by class would leave only the last classes for later batches). None when the loader
+    gives no such access or too few samples remain."""
+    dataset = getattr(loader, "dataset", None)
+    collate = getattr(loader, "collate_fn", None)
+    if not isinstance(loader, DataLoader) or isinstance(dataset, IterableDataset) or collate is None:
+        return None
+    assert dataset is not None
+    try:
+        size = len(dataset)
+    except TypeError:
+        return None
+    taken = set()
+    for batch in avoid:
+        taken.update(row_keys(batch.to("cpu")))
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed)).tolist()
+    chosen: list[Batch] = []
+    picked = 0
+    for start in range(0, len(order), count):
+        if picked >= count:
+            break
+        try:
+            batch = unpack(collate([dataset[i] for i in order[start : start + count]]), keys)
+        except Exception:
+            return None
+        mask = torch.tensor([key not in taken for key in row_keys(batch)], dtype=torch.bool)
+        if bool(mask.any()):
+            kept = batch.select(mask)
+            chosen.append(kept)
+            picked += kept.size
+    if picked < min(count, MIN_HELD_OUT):
+        return None
+    try:
+        joined = concat(chosen)
+    except (RuntimeError, TypeError):
+        return None
+    return joined.select(slice(0, count))
