@@ -110,6 +110,14 @@ class LogOfProbabilities(LossAdapter):
         return self.loss(replace_primary(outputs, logged) if out is not None else outputs, targets)
 
 
+class LogSoftmaxed(LossAdapter):
+    """A loss on log-probabilities fed log_softmax (over dim 1, the classes) of a model's raw scores."""
+
+    def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
+        out = primary_output(outputs)
+        return self.loss(outputs if out is None else replace_primary(outputs, out.log_softmax(dim=1)), targets)
+
+
 class RelabeledTargets(LossAdapter):
     """The loss fed class ids for targets stored in other units: each of the sorted `values` (0 and 255 of a mask)
     becomes its position (0, 1); float for a binary loss, long for a class loss."""

@@ -17,6 +17,7 @@ from torchmedic.task import BINARY_LOSSES, CLASS_LOSSES, MAX_CLASSES, loss_kind_
 from torchmedic.wrappers import (
     IndexTargets,
     LogOfProbabilities,
+    LogSoftmaxed,
     MatchedTargets,
     RelabeledTargets,
     innermost_loss,
@@ -109,7 +110,8 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
     low, high = int(labels.min()), int(labels.max())
     classes, width = high + 1, int(shape[1])
     kind = loss_kind_by_name(innermost_loss(setup.loss_fn)) or s.get(N.LOSS_KIND)
-    if kind == "nll" and not s.get(N.OUTPUT_ROWS_LOG_NORMALIZED):
+    raw_scores = (kind == "nll" or s.get(N.LOSS_UNBOUNDED)) and not s.get(N.OUTPUT_ROWS_LOG_NORMALIZED)
+    if raw_scores:
         return _log_probabilities(setup, bool(s.get(N.OUTPUT_ROWS_SUM_TO_ONE)))
     whats, codes = [], []
     if width < classes:
@@ -133,19 +135,18 @@ def class_loss(ctx: Context, setup: Setup, option: int) -> Outcome:
 
 
 def _log_probabilities(setup: Setup, probabilities: bool) -> Outcome:
-    """NLLLoss fed what it needs: the log of probabilities, or log_softmax of raw scores (CrossEntropyLoss)."""
+    """A loss on log-probabilities fed what it needs: the log of probabilities, or log_softmax of raw scores."""
     inner = innermost_loss(setup.loss_fn)
-    weight = getattr(inner, "weight", None)
     if probabilities:
         return Applied(
             setup.but(loss_fn=with_innermost(setup.loss_fn, LogOfProbabilities(inner))),
-            "NLLLoss fed the log of the model's probabilities",
-            "loss = nn.NLLLoss()(torch.log(model(x).clamp_min(1e-12)), y)  # or end forward with log_softmax",
+            "the loss fed the log of the model's probabilities",
+            "loss = loss_fn(torch.log(model(x).clamp_min(1e-12)), y)  # or end forward with log_softmax",
         )
     return Applied(
-        setup.but(loss_fn=with_innermost(setup.loss_fn, nn.CrossEntropyLoss(weight=weight))),
-        "NLLLoss on raw scores replaced with CrossEntropyLoss (log_softmax + NLLLoss)",
-        "loss_fn = nn.CrossEntropyLoss()  # NLLLoss needs log-probabilities; this applies log_softmax itself",
+        setup.but(loss_fn=with_innermost(setup.loss_fn, LogSoftmaxed(inner))),
+        "the loss fed log_softmax of the model's raw scores (over the classes, dim 1)",
+        "loss = loss_fn(F.log_softmax(model(x), dim=1), y)  # or nn.CrossEntropyLoss() on the raw scores",
     )
 
 

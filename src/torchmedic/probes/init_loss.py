@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import torch
 
 from torchmedic import signal_names as N
+from torchmedic.batch import primary_output, replace_primary
 from torchmedic.context import Context
 from torchmedic.floor import constant_floor
 from torchmedic.metrics import loss_value
@@ -48,6 +50,8 @@ def init_loss(ctx: Context) -> None:
     reading = binary_reading(ctx.loss_fn, ctx.outputs, targets)
     if reading is not None:
         s.emit(N.LOSS_READS, reading)
+    if ctx.task.kind == "multiclass":
+        s.emit(N.LOSS_UNBOUNDED, unbounded_below(ctx.loss_fn, ctx.outputs, targets))
     graph = _loss_has_graph(ctx)
     if graph is not None:
         s.emit(N.LOSS_REQUIRES_GRAD_GRAPH, graph)
@@ -57,6 +61,24 @@ def init_loss(ctx: Context) -> None:
         s.emit(N.LOSS_FLOOR, constant_floor(ctx.loss_fn, ctx.outputs, targets, ctx.task))
     except Exception:
         ctx.notes.append("the loss of a constant output could not be computed")
+
+
+CONFIDENT = 1e3  # a score this far above the others is a certain prediction: a bounded loss is ~0 there
+
+
+def unbounded_below(loss_fn: Any, outputs: Any, targets: torch.Tensor) -> bool:
+    """A class loss that keeps falling as the target's score grows: cross-entropy is ~0 for a certain right
+    prediction, a loss on raw scores (NLL without log_softmax, -mean(score[y])) goes to -infinity."""
+    out = primary_output(outputs)
+    if out is None or out.dim() < 2 or targets.is_floating_point() or targets.shape != out.shape[:1] + out.shape[2:]:
+        return False
+    certain = torch.zeros_like(out).scatter_(1, targets.long().clamp(0, out.shape[1] - 1).unsqueeze(1), CONFIDENT)
+    try:
+        with torch.no_grad():
+            value = float(loss_value(loss_fn, replace_primary(outputs, certain), targets))
+    except Exception:
+        return False
+    return value < -1.0
 
 
 def _loss_has_graph(ctx: Context) -> bool | None:

@@ -119,11 +119,15 @@ def task_mismatch(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             "BCEWithLogitsLoss takes logits and float 0/1 targets of the same shape; MSELoss takes float "
             "predictions and targets of the same shape.",
         )
-    if kind == "nll" and not s.get(N.OUTPUT_ROWS_SUM_TO_ONE) and s.get(N.OUTPUT_ROWS_LOG_NORMALIZED) is False:
+    over_batch = 0 in (s.get(N.MODEL_SOFTMAX_DIMS) or [])  # rows normalized over the batch: arch.batch_mixing
+    raw = kind == "nll" and not s.get(N.OUTPUT_ROWS_SUM_TO_ONE) and s.get(N.OUTPUT_ROWS_LOG_NORMALIZED) is False
+    unbounded = s.get(N.LOSS_UNBOUNDED) and not s.get(N.OUTPUT_ROWS_LOG_NORMALIZED)
+    if not over_batch and (raw or unbounded):
         return Claim(
             confirm(NLL_ON_PROBABILITIES, check, structural=True),
-            "NLLLoss expects log-probabilities but the model outputs raw scores: the loss is -score[target], "
-            "unbounded below, so training pushes the scores to infinity instead of learning the classes.",
+            "the loss takes log-probabilities but the model outputs raw scores: it is -score[target], unbounded below "
+            "(a certain prediction costs far below 0), so training pushes the scores to infinity instead of "
+            "learning the classes.",
             [*evidence, Evidence("output rows are log-probabilities", False, "True (log_softmax at the end)")],
             "End forward with log_softmax for NLLLoss, or use CrossEntropyLoss on the raw scores.",
             verification=check,
