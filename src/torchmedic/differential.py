@@ -195,12 +195,14 @@ def _slow_start(ctx: Context, v: Verdicts, *, falling_only: bool) -> bool:
     learns, does it learn? Then there is no symptom to explain, and the verdicts say so. With `falling_only`, only a
     baseline whose loss was falling fast enough is tried (before any other fix)."""
     baseline, t = v.trial, ctx.config.thresholds
-    key = "baseline, trained patiently"
-    if baseline is None or v.symptom is None or v.symptom.kind == DIVERGED or key in ctx.trials:
+    if baseline is None or v.symptom is None or v.symptom.kind == DIVERGED:
         return False
-    steps = (
-        min(ctx.config.patience_steps, EARLY_PATIENCE * baseline.steps) if falling_only else ctx.config.patience_steps
-    )
+    steps = ctx.config.patience_steps
+    if falling_only:
+        steps = min(steps, EARLY_PATIENCE * baseline.steps)
+    key = f"baseline, trained up to {steps} steps"
+    if key in ctx.trials:
+        return False
     falling = steps_to_learn(baseline, t) <= steps * SLOW_MARGIN
     if (falling_only and not falling) or not _affordable(ctx, 2 * baseline.steps):
         return False
@@ -277,16 +279,12 @@ def _together(ctx: Context, v: Verdicts, failed: list[str]) -> None:
 
 
 def _at_best_lr(ctx: Context, v: Verdicts, failed: list[str]) -> None:
-    """A fix can be right and still fail at the user's LR (a slow SGD hides any gain in a short trial). Compare
-    the fixed setup and the unfixed one each at the LR the range test suggests for it."""
+    """A fix can be right and still fail at the user's LR (a slow SGD hides any gain in a short trial, a softmax
+    removed changes which LR trains). Compare the fixed setup at the LR its range test suggests with the unfixed one
+    at the LR its own range test suggests, or, when that test is flat, at the same LR."""
+    if not failed or not ctx.spec.lr > 0:
+        return
     suggestion = ctx.signals.get(N.LR_RANGE_SUGGESTION)
-    if not failed or suggestion is None or not ctx.spec.lr > 0 or not _affordable(ctx):
-        return
-    plain = ctx.setup()
-    best_setup = plain.but(spec=ctx.spec.scaled_lr(suggestion / ctx.spec.lr), history=(f"lr {suggestion:.1e}",))
-    best = _run(ctx, best_setup, "baseline at its best lr")
-    if best is None:
-        return
     for cause in failed:
         outcome = apply(ctx, cause, ctx.setup())
         if not isinstance(outcome, Applied) or not _affordable(ctx):
@@ -294,9 +292,16 @@ def _at_best_lr(ctx: Context, v: Verdicts, failed: list[str]) -> None:
         lr = ctx.range_test(outcome.setup).suggestion
         if lr is None or abs(math.log10(lr / ctx.spec.lr)) < ctx.config.min_lr_decades:
             continue  # the fixed setup wants about the user's LR: the single-fix trial already said it all
-        fixed = outcome.setup.but(spec=outcome.setup.spec.scaled_lr(lr / ctx.spec.lr),
-                                  history=(*outcome.setup.history, f"lr {lr:.1e}"))  # fmt: skip
+        reference_lr = suggestion if suggestion is not None else lr
+        best = _run(ctx, _at_lr(ctx, ctx.setup(), reference_lr), f"baseline at lr {reference_lr:.1e}")
+        if best is None or not _affordable(ctx):
+            return
+        fixed = _at_lr(ctx, outcome.setup, lr)
         result = _run(ctx, fixed, f"verify {cause} at best lr")
         if result is not None:
-            label = f"{fixed.label} (each at the LR its range test suggests: {lr:.1e} vs {suggestion:.1e} without it)"
+            label = f"{fixed.label} (at the LR its range test suggests, {lr:.1e}; without it at {reference_lr:.1e})"
             v.record(cause, _judged(ctx, v, best, result, label, ("lr.too_high", "lr.too_low")))
+
+
+def _at_lr(ctx: Context, setup: Setup, lr: float) -> Setup:
+    return setup.but(spec=setup.spec.scaled_lr(lr / setup.spec.lr), history=(*setup.history, f"lr {lr:.1e}"))

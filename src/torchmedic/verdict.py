@@ -17,6 +17,7 @@ from torchmedic.thresholds import Thresholds
 from torchmedic.trial import TrialResult
 
 RANK = {STAYS: 0, FADING: 1, GONE: 2}
+CLEAR_EFFECT = 2.0  # a fix that lifts the held-out score by twice the margin removes what symptom there was
 
 
 def falling_rate(losses: list[float]) -> float:
@@ -56,7 +57,8 @@ def judge(
     """The verdict on a fix: `fixed` (its trial) against `reference` (the same setup without the fix)."""
     effect = _effect(reference, fixed)
     calmed = reference.kind == DIVERGED and _calm(fixed, t)
-    if reference.present and not fixed.present and (effect >= t.verify_margin or calmed):
+    clearly = effect >= CLEAR_EFFECT * t.verify_margin  # learns much better even where the reference half learns
+    if not fixed.present and ((reference.present and effect >= t.verify_margin) or calmed or clearly):
         return Verification(label, "held-out score", _shown(reference), _shown(fixed), GONE, effect)
     if calmed and fixed.gain >= 0:
         return Verification(label, "held-out gain", reference.gain, fixed.gain, GONE, effect)

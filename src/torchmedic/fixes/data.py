@@ -153,6 +153,8 @@ def balanced_classes(ctx: Context, setup: Setup, option: int) -> Outcome:
     the user's loader already draws with a WeightedRandomSampler (then that sampler is the bug)."""
     if ctx.task.kind == "multilabel":
         return _positive_weights(ctx, setup)
+    if ctx.task.kind not in ("multiclass", "binary"):
+        return Refused(f"the task is {ctx.task.kind}: its targets are not classes to balance", needless=True)
     labels = _labels_read(ctx)
     if labels is None or int(labels.min()) < 0:
         return Refused("the targets read are not class indices")

@@ -82,9 +82,9 @@ def scaled_lr_line(optimizer: str | None, lr: float | None, direction: int) -> s
     return f"optimizer = torch.optim.{name}(model.parameters(), lr={target:.2g})  # was lr={lr:.2g}"
 
 
-def with_lr(ctx: Context, setup: Setup, target: float, source: str, option: int) -> Outcome:
+def with_lr(ctx: Context, setup: Setup, target: float, source: str, option: int, *, near: bool = False) -> Outcome:
     """`setup` at LR `target` (a tenth of it for option 1, when `target` itself did not verify); refused when the
-    LR would barely change."""
+    LR would barely change, unless `near` (the setup failed at its LR, so even a small step is worth a trial)."""
     current = setup.spec.lr
     if option == 1:
         source += f", x {ctx.config.fallback_lr_factor:g} as {target:.2g} itself did not verify"
@@ -98,7 +98,8 @@ def with_lr(ctx: Context, setup: Setup, target: float, source: str, option: int)
         source += f", raised to {low / OUTSIDE_USUAL:.2g}: a tenth of the LRs people use with {setup.spec.name}"
         target = low / OUTSIDE_USUAL
     target = float(f"{target:.2g}")  # the LR your script gets is the one the trial verified
-    if math.isfinite(current) and current > 0 and abs(_decades(target, current)) < ctx.config.min_lr_decades:
+    close = abs(_decades(target, current)) < (0.01 if near else ctx.config.min_lr_decades)
+    if math.isfinite(current) and current > 0 and close:
         return Refused(f"lr left at {current:.2g}: {source}, close to it", needless=True)
     spec = _scaled(setup.spec, target)
     what = f"lr {current:.2g} -> {target:.2g} ({source})"
@@ -123,8 +124,9 @@ def raise_lr(ctx: Context, setup: Setup, option: int) -> Outcome:
 
 
 def retuned_lr(ctx: Context, setup: Setup, option: int) -> Outcome:
-    """The range test's LR for a setup that other fixes changed, whichever way it lies (repair's variants)."""
+    """The range test's LR for a setup that other fixes changed, whichever way it lies (repair's variants: the fixed
+    setup did not learn convincingly at its LR, so the LR is worth changing even by a little)."""
     result = ctx.range_test(setup)
     if result.suggestion is None and lowest(result, MINIMUM_DIVISOR) is None:
         return Refused(f"the range test on the fixed setup finds no better LR: {result.message}")
-    return with_lr(ctx, setup, *target_lr(ctx, setup, 0), option)
+    return with_lr(ctx, setup, *target_lr(ctx, setup, 0), option, near=True)

@@ -9,6 +9,7 @@ for the setup as fixed so far.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from torchmedic.setup import Setup
 
 if TYPE_CHECKING:
     from torchmedic.context import Context
+
+log = logging.getLogger(__name__)
 
 STAGES = ("data", "loss", "model", "optim", "lr")
 
@@ -79,7 +82,11 @@ def apply(ctx: Context, cause: str, setup: Setup, option: int = 0) -> Outcome:
     entry = FIXES.get(cause)
     if entry is None:
         return Refused(f"no fix is registered for {cause}")
-    outcome = entry.fn(ctx, setup.copied(), option)
+    try:
+        outcome = entry.fn(ctx, setup.copied(), option)
+    except Exception as exc:  # a fix that breaks on an unusual model is refused, never fatal
+        log.warning("the fix of %s raised %s: %s", cause, type(exc).__name__, exc)
+        return Refused(f"the fix ({entry.name}) raised {type(exc).__name__}: {exc}")
     if isinstance(outcome, Applied):
         return Applied(outcome.setup.but(history=(*setup.history, outcome.what)), outcome.what, outcome.code)
     return outcome

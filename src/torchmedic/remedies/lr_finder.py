@@ -116,7 +116,10 @@ def _checked(
         optimizer = spec.scaled_lr(lr / spec.lr).build(copy) if spec.lr > 0 else spec.with_lr(lr).build(copy)
         device = next((p.device for p in copy.parameters()), None)
         copy.train()
-        losses = [_step(copy, next(batches).to(device), loss_fn, optimizer, i) for i in range(steps)]
+        try:
+            losses = [_step(copy, next(batches).to(device), loss_fn, optimizer, i) for i in range(steps)]
+        except (LossError, ModelError):
+            continue  # this LR blew the outputs up until the loss refused them
         k = max(1, steps // 10)
         first, last = sorted(losses[:k])[k // 2], sorted(losses[-k:])[k // 2]
         if math.isfinite(first) and math.isfinite(last) and first > 0:
@@ -232,6 +235,8 @@ def _step(model: nn.Module, batch: Batch, loss_fn: LossFn, optimizer: torch.opti
         loss = loss_fn(outputs, batch.loss_targets)
     except Exception as exc:
         out = primary_output(outputs)
+        if step > 0 and out is not None and out.is_floating_point() and not bool(torch.isfinite(out).all()):
+            return math.inf  # the outputs blew up and a loss that checks its input's range (BCELoss) refused them
         raise LossError(
             f"loss_fn raised on outputs of shape {None if out is None else tuple(out.shape)} and targets of shape "
             f"{tuple(batch.loss_targets.shape)}: {type(exc).__name__}: {exc}"

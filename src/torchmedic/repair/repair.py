@@ -200,6 +200,11 @@ def _result(
         notes += [f"not remedied, and not needed to learn: {u.cause} (confidence {u.confidence:.2f}): {u.reason}"
                   for u in doubtful]  # fmt: skip
         unresolved = [u for u in unresolved if u not in doubtful]
+    if before.learned and after.score < before.score:
+        notes.append(
+            f"your setup learned more in its pilot (score {before.score:.2f}) than the repaired one "
+            f"({after.score:.2f}): the pilots do not show that the changes help"
+        )
     if not report.findings:
         notes.append("diagnose() found no cause" + ("" if before.learned else "; the setup does not learn either"))
     return RepairResult(
