@@ -114,8 +114,10 @@ def digit_attributes() -> Split:
     """Multi-label: the 64 raw digit pixels (0..16) with 4 float 0/1 labels per image: even, >= 5, prime, has a
     closed loop (0, 6, 8, 9)."""
     d = digits()
+
     def labels(y: np.ndarray) -> np.ndarray:
         return np.stack([y % 2 == 0, y >= 5, np.isin(y, [2, 3, 5, 7]), np.isin(y, [0, 6, 8, 9])], 1).astype(np.float32)
+
     return Split(d.x_train, labels(d.y_train), d.x_test, labels(d.y_test))
 
 
