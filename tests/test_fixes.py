@@ -17,8 +17,9 @@ from torchmedic.doctor import examine
 from torchmedic.fixes import FIXES, Applied, Refused, apply
 from torchmedic.symptom import read_symptom
 from torchmedic.trial import run_trial
+from torchmedic.wrappers import innermost_loss
 
-from setups import sick
+from setups import Setup, adam, digits, loader, mlp, sick
 
 APPLIED = sorted(c for c in FIXES if not FIXES[c].by_hand)
 
@@ -77,3 +78,32 @@ def test_a_findings_code_is_its_fixs_code(cause: str) -> None:
     ctx = _context(cause)
     outcome = apply(ctx, cause, ctx.setup())
     assert finding.fix.code and finding.fix.code == outcome.code
+
+
+class HardSigmoidHead(torch.nn.Module):
+    """An MLP for one binary output ending in a hand-written hard sigmoid: flat, zero-gradient beyond |x| = 2.5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = mlp(classes=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (0.2 * self.body(x) + 0.5).clamp(0.0, 1.0)
+
+
+def test_removing_a_final_clamp_under_bceloss_feeds_the_logit_to_bcewithlogitsloss() -> None:
+    """Without the clamp the output leaves [0, 1], which BCELoss refuses: the fix swaps the loss too, and the
+    trial reads the fixed setup's predictions at the logit's threshold, 0."""
+    x, y = digits()
+    model = HardSigmoidHead()
+    setup = Setup(model, loader(x, (y < 5).float().unsqueeze(1)), torch.nn.BCELoss(), adam(model))
+    ctx = build(setup.model, setup.loader, setup.loss_fn, setup.optimizer, None, 60.0, BatchKeys(), DiagnoseConfig())
+    examine(ctx)
+    outcome = apply(ctx, "arch.output_activation", ctx.setup())
+    assert isinstance(outcome, Applied) and "BCEWithLogitsLoss" in outcome.code
+    assert isinstance(innermost_loss(outcome.setup.loss_fn), torch.nn.BCEWithLogitsLoss)
+    assert isinstance(ctx.setup().loss_fn, torch.nn.BCELoss)
+    task = ctx.task.read_by("bce_logits")
+    assert (ctx.task.threshold, task.threshold) == (0.5, 0.0)
+    fixed = read_symptom(ctx.trial(outcome.setup, "fixed", steps=60), task, ctx.config.thresholds)
+    assert not fixed.present, fixed

@@ -22,8 +22,9 @@ from torchmedic.remedies.lr_finder import LRFinderResult, range_test
 from torchmedic.samples import from_dataset, without_held_out
 from torchmedic.setup import Setup
 from torchmedic.signals import Signals
-from torchmedic.task import Task, infer_task
+from torchmedic.task import Task, infer_task, loss_kind_by_name
 from torchmedic.trial import TrialResult, run_trial
+from torchmedic.wrappers import innermost_loss
 
 if TYPE_CHECKING:
     from torchmedic.fixes.registry import Applied
@@ -114,7 +115,7 @@ class Context:
                 self.trials[key] = run_trial(
                     setup,
                     steps or self.trial_steps or self.config.trial_steps,
-                    self.task,
+                    self.task.read_by(loss_kind_by_name(innermost_loss(setup.loss_fn))),
                     seed=self.config.seed,
                     deadline=min(self.deadline, deadline or self.deadline),
                     **extend,

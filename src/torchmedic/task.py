@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -96,6 +97,13 @@ class Task:
     @property
     def is_classification(self) -> bool:
         return self.kind in ("multiclass", "binary", "multilabel")
+
+    def read_by(self, loss_kind: str | None) -> Task:
+        """This task as a fix's binary loss reads the outputs: BCELoss made BCEWithLogitsLoss turns the outputs
+        from probabilities into logits, and the class threshold from 0.5 to 0."""
+        if self.kind not in ("binary", "multilabel") or loss_kind not in BINARY_LOSSES or loss_kind == self.loss_kind:
+            return self
+        return dataclasses.replace(self, loss_kind=loss_kind, threshold=0.5 if loss_kind == "bce" else 0.0)
 
 
 def infer_task(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor | None) -> Task:

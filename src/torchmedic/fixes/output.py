@@ -101,7 +101,10 @@ def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
         return Refused("forward does not end with an activation that bounds the output")
     if op[0] in PROBABILITIES and ctx.task.threshold == 0.5 and ctx.task.kind in ("binary", "multilabel"):
         return Refused(f"the loss reads the output of {op[0]} as a probability: it needs it", needless=True)
-    return without_op(ctx, setup, *op)
+    outcome = without_op(ctx, setup, *op)
+    if op == final and isinstance(outcome, Applied) and loss_kind_by_name(innermost_loss(setup.loss_fn)) == "bce":
+        return on_logits(outcome)  # nothing bounds the output any more: BCELoss would refuse it
+    return outcome
 
 
 @fix("arch.softmax_single_unit", stage="loss")
@@ -119,6 +122,13 @@ def single_logit(ctx: Context, setup: Setup, option: int) -> Outcome:
     outcome = without_op(ctx, setup, *op)
     if not isinstance(outcome, Applied) or kind == "bce_logits":
         return outcome
+    return on_logits(outcome)
+
+
+def on_logits(outcome: Applied) -> Applied:
+    """`outcome` with its BCELoss made BCEWithLogitsLoss (same weight and reduction): the model's output is a raw
+    logit now, which the loss turns into a probability itself."""
+    loss = innermost_loss(outcome.setup.loss_fn)
     weight = getattr(loss, "weight", None)
     logits_loss = nn.BCEWithLogitsLoss(weight=weight, reduction=getattr(loss, "reduction", "mean"))
     return Applied(
