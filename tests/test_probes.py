@@ -194,4 +194,4 @@ def test_overfit_lr_range_and_permutation_run_when_the_trial_is_stuck(data: list
     assert s.get("lr_range.flat") is not None
     assert s.get("linear.held_out_gain") < 0.1  # a linear model finds nothing either
     assert s.get("permutation.lr") == pytest.approx(s.get("lr_range.suggestion", 1e-2))  # controls at a good LR
-    assert s.get("permutation.real_gain") < 0.1 and s.get("permutation.permuted_gain") < 0.1
+    assert s.get("permutation.real_score") < 0.1 and s.get("permutation.permuted_score") < 0.1

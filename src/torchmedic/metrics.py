@@ -55,6 +55,12 @@ class Metrics:
             return None
         return (self.balanced_accuracy - self.chance) / (1 - self.chance)
 
+    @property
+    def score(self) -> float:
+        """How well the predictions follow the targets: skill for classes, gain for values (-inf when not finite)."""
+        value = self.skill if self.skill is not None else self.gain
+        return value if math.isfinite(value) else -math.inf
+
 
 def loss_value(loss_fn: Callable[..., Any], outputs: Any, targets: torch.Tensor) -> torch.Tensor:
     """Call the user's loss and reduce it to a scalar the way a training loop would (mean of a vector)."""

@@ -233,8 +233,8 @@ OVERFIT_GAIN = _name("overfit.gain")
 # --- permutation.* ---
 PERMUTATION_FIT_GAIN = _name("permutation.fit_gain")
 PERMUTATION_LR = _name("permutation.lr")
-PERMUTATION_PERMUTED_GAIN = _name("permutation.permuted_gain")
-PERMUTATION_REAL_GAIN = _name("permutation.real_gain")
+PERMUTATION_PERMUTED_SCORE = _name("permutation.permuted_score")
+PERMUTATION_REAL_SCORE = _name("permutation.real_score")
 
 # --- pred.* ---
 PRED_ENTROPY = _name("pred.entropy")

@@ -65,7 +65,8 @@ class Thresholds:
     max_duplicate_share: float = 0.5  # more than half the samples identical to another ...
     min_label_purity: float = 0.9  # ... matters unless each input keeps one label for >= 90% of its copies
     unshuffled_entropy_ratio: float = 0.5  # per-batch label entropy below half the dataset's: sorted by class
-    permutation_margin: float = 0.05  # real labels must beat permuted labels on held-out data by this much
+    permutation_margin: float = 0.1  # real labels beat permuted ones by this held-out score: ~2 standard errors of
+    # the difference of two skills measured on a few hundred held-out samples
     min_fit_share: float = 0.1  # output spread / target spread: a model that follows its targets is well above
     dominance: float = 2.0  # the majority class is at least twice as frequent as the next one
     min_predictions: int = 64  # predictions in the window before a collapse is judged (not a small-batch fluke)

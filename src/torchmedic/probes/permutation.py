@@ -23,5 +23,5 @@ def label_permutation(ctx: Context) -> None:
     shuffled = ctx.trial(control_setup(ctx).but(train=tuple(permuted)), "permuted labels")
     ctx.signals.emit(N.PERMUTATION_LR, real.lr)
     ctx.signals.emit(N.PERMUTATION_FIT_GAIN, max(real.after_train.gain, ctx.signals.get(N.OVERFIT_GAIN, -1.0)))
-    ctx.signals.emit(N.PERMUTATION_REAL_GAIN, real.after_held_out.gain)
-    ctx.signals.emit(N.PERMUTATION_PERMUTED_GAIN, shuffled.after_held_out.gain)
+    ctx.signals.emit(N.PERMUTATION_REAL_SCORE, real.after_held_out.score)  # from the predictions: a memorizer's
+    ctx.signals.emit(N.PERMUTATION_PERMUTED_SCORE, shuffled.after_held_out.score)  # loss says how sure, not how right

@@ -268,11 +268,11 @@ def labels_unrelated(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     ones, and even a linear model finds nothing to predict."""
     if not stuck(v):
         return None  # trained patiently, the model learns: the labels were fine, the start slow
-    real, permuted = s.get(N.PERMUTATION_REAL_GAIN), s.get(N.PERMUTATION_PERMUTED_GAIN)
+    real, permuted = s.get(N.PERMUTATION_REAL_SCORE), s.get(N.PERMUTATION_PERMUTED_SCORE)
     fit = s.get(N.PERMUTATION_FIT_GAIN)
     if real is None or permuted is None or fit is None or fit < t.min_gain:
         return None
-    if real - permuted >= t.permutation_margin or real >= t.min_gain or learns_once_fixed(v):
+    if real - permuted >= t.permutation_margin or learns_once_fixed(v):
         return None
     if (s.get(N.BATCH_MIXING) or 0.0) >= t.min_batch_mixing:
         return None  # a model that mixes samples cannot map each input to its label: no test of the labels
@@ -282,13 +282,13 @@ def labels_unrelated(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     return Claim(
         LABELS_UNRELATED,
         f"the model fits its training batches (gain {fmt(fit)}) but real labels generalize no better than "
-        f"shuffled ones (held-out gain {fmt(real)} vs {fmt(permuted)}): the targets carry no signal the inputs "
+        f"shuffled ones (held-out score {fmt(real)} vs {fmt(permuted)}): the targets carry no signal the inputs "
         "predict; labels are misaligned with their inputs.",
         [
             Evidence("held-out gain of a linear model on the standardized inputs", linear, f">= {t.min_gain:g}"),
             Evidence("training-batch gain", fit, f">= {t.min_gain:g}"),
-            Evidence("held-out gain with real labels", real, f"> permuted + {t.permutation_margin:g}"),
-            Evidence("held-out gain with permuted labels", permuted, "~0"),
+            Evidence("held-out score with real labels", real, f"> permuted + {t.permutation_margin:g}"),
+            Evidence("held-out score with permuted labels", permuted, "~0"),
         ],
         "Check that inputs and labels are shuffled, split and indexed together (one permutation for both), and "
         "that no off-by-one shifts labels against images.",
