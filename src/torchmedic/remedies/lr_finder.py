@@ -37,7 +37,8 @@ class RangeTestConfig:
     """When the range test stops early."""
 
     diverge_factor: float = 4.0  # stop once the loss exceeds 4x the best seen (fastai and Lightning use 4)
-    window: int = 3  # the divergence check reads the median of the last 3 losses, so one bad batch does not stop it
+    divergence_window: int = 3  # the divergence check reads the median of the last 3 losses: one bad batch won't
+    # stop it
     check_flat: bool = True  # a flat curve is checked by training at one LR per decade: a slow starter's loss moves
     # only after tens of steps at one LR, which a range test (one step per LR) never holds
     min_check_fall: float = 0.05  # a checked LR counts when its loss ends 5% below where it started
@@ -170,7 +171,8 @@ def range_test(
         if not math.isfinite(loss):
             stop, detail = StopReason.NONFINITE, f"loss {loss} at lr={lr:.3g} (step {step})"
             break
-        recent = sorted(losses[-config.window :])[len(losses[-config.window :]) // 2]
+        window = losses[-config.divergence_window :]
+        recent = sorted(window)[len(window) // 2]
         best = min(best, recent)
         if recent > best + (config.diverge_factor - 1) * max(abs(best), 1e-12):
             stop = StopReason.DIVERGED

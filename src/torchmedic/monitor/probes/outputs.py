@@ -14,7 +14,7 @@ from torchmedic.batch import primary_output
 from torchmedic.monitor.probes.base import Probe
 from torchmedic.monitor.record import SUM, StepRecord
 
-MAX_CLASSES = 100_000  # class histograms beyond this many classes cost more than they tell
+MAX_HISTOGRAM_CLASSES = 100_000  # class histograms beyond this many classes cost more than they tell
 IGNORE = -100  # cross-entropy's default ignore_index: labels out of range are left out
 MAX_PAIRS = 1 << 24  # broadcast (N, N) losses are recomputed up to this size to compare with the logged loss
 
@@ -99,7 +99,7 @@ class OutputProbe(Probe):
         if not index and o is not None and o.numel() == t.numel() and o.is_floating_point():
             self._binary(record, o.float().reshape(-1), tf.reshape(-1))
         dim = None if o is None or not index else class_dim(o, t)
-        if o is not None and dim is not None and o.shape[dim] <= MAX_CLASSES:
+        if o is not None and dim is not None and o.shape[dim] <= MAX_HISTOGRAM_CLASSES:
             classes = int(o.shape[dim])
             record.put(N.TARGET_HIST, stats.class_histogram_tensor(t, classes), across=SUM)
             record.put(N.PRED_HIST, stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), across=SUM)

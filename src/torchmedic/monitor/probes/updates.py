@@ -10,7 +10,7 @@ from torchmedic.monitor.context import Context
 from torchmedic.monitor.probes.base import Probe, stack
 from torchmedic.monitor.record import StepRecord
 
-TINY = 1e-30  # keeps ratios of all-zero weights finite without changing any real ratio
+NORM_FLOOR = 1e-30  # keeps ratios of all-zero weights finite without changing any real ratio
 
 
 class UpdateProbe(Probe):
@@ -30,7 +30,7 @@ class UpdateProbe(Probe):
             return
         self._before = [p.detach().clone() for p in self._params]
         norms = stack(list(torch._foreach_norm(self._before)))
-        self._size = norms.clamp_min(TINY)
+        self._size = norms.clamp_min(NORM_FLOOR)
         names = [self.ctx.name(p) for p in self._params]
         record.put_scoped(N.WEIGHT_NORM, norms, names)
         record.put(N.WEIGHT_NORM, norms.norm())
@@ -40,7 +40,7 @@ class UpdateProbe(Probe):
             if w.dim() >= 2 and w.shape[0] >= 2 and id(p) in self.ctx.unit_params
         ]
         if rows:  # 0 when every row (unit) of a layer equals the first: the units cannot become different
-            spread = stack([(w - w[:1]).abs().amax() / w.abs().amax().clamp_min(TINY) for _, w in rows])
+            spread = stack([(w - w[:1]).abs().amax() / w.abs().amax().clamp_min(NORM_FLOOR) for _, w in rows])
             record.put_scoped(N.WEIGHT_ROW_SPREAD, spread, [n for n, _ in rows])
 
     def after_step(self, record: StepRecord) -> None:

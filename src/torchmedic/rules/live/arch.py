@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
-from torchmedic.rules.live.common import MECHANISM, SEEN, number
+from torchmedic.rules.live.common import MECHANISM_LIVE, SEEN_LIVE, number
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -57,7 +57,7 @@ def output_activation(s: Signals, t: Thresholds) -> Claim | None:
 
 def _finding(summary: str, evidence: list[Evidence]) -> Claim:
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         summary,
         evidence,
         "Remove the activation after the last layer (the loss takes raw outputs).",
@@ -72,7 +72,7 @@ def softmax_single_unit(s: Signals, t: Thresholds) -> Claim | None:
     if s.get(N.OUTPUT_UNITS) != 1 or low is None or low != high or low != 1.0:
         return None
     return Claim(
-        SEEN,
+        SEEN_LIVE,
         "the output is exactly 1.0 for every sample: a softmax over a single output unit (softmax normalizes "
         "over the units, and one unit always gets probability 1). No gradient passes through it.",
         [

@@ -11,9 +11,9 @@ from torchmedic.thresholds import Thresholds
 
 # --- priors: how sure a live finding is, by how directly the run shows its mechanism (each confirmed on
 # `MonitorConfig.confirm` consecutive sampled steps before it is reported) ---
-SEEN = 0.95  # read directly off the run: the mode flag, the optimizer's parameters, a load report, rows of 1.0
+SEEN_LIVE = 0.95  # read directly off the run: the mode flag, the optimizer's parameters, a load report, rows of 1.0
 SPECIFIC = 0.9  # a pattern only this cause makes: the LR fell 1000x, every logit shifted by one constant
-MECHANISM = 0.85  # the mechanism measured (units dying after large updates, outputs pinned at a bound)
+MECHANISM_LIVE = 0.85  # the mechanism measured (units dying after large updates, outputs pinned at a bound)
 LIKELY = 0.8  # the pattern and the symptom, with one look-alike ruled out
 SUGGESTIVE = 0.75  # the symptom and a pattern that usually goes with this cause
 PLAUSIBLE = 0.7  # a pattern that often, not always, means this cause

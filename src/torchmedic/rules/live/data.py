@@ -10,8 +10,8 @@ from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
 from torchmedic.rules.live.common import (
     LIKELY,
-    MECHANISM,
-    SEEN,
+    MECHANISM_LIVE,
+    SEEN_LIVE,
     SPECIFIC,
     batches_sorted,
     classification,
@@ -41,7 +41,7 @@ def unnormalized(s: Signals, t: Thresholds) -> Claim | None:
     ]
     if scale >= t.max_input_scale:
         return Claim(
-            MECHANISM,
+            MECHANISM_LIVE,
             f"the inputs are not standardized (mean {format_value(mean)}, std {format_value(std)}): raw values "
             "such as 0-255 pixels or unscaled features make the first layer's outputs huge.",
             evidence,
@@ -94,7 +94,7 @@ def nonfinite(s: Signals, t: Thresholds) -> Claim | None:
         return None
     which = "inputs" if inputs else "targets"
     return Claim(
-        SEEN,
+        SEEN_LIVE,
         f"the {which} contain NaN or Inf ({inputs or targets} sampled batches so far): they turn the loss and, "
         "after one update, every weight into NaN.",
         [
@@ -119,7 +119,7 @@ def target_scale(s: Signals, t: Thresholds) -> Claim | None:
     if scale < t.max_target_scale or (std > 0 and spread >= t.min_fit_share * std):
         return None
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"the regression targets have mean {format_value(mean)} and std {format_value(std)} while the outputs "
         f"vary by {format_value(spread)} across samples: far beyond the unit scale the model starts at, it "
         "predicts (about) the mean.",
@@ -153,7 +153,7 @@ def class_imbalance(s: Signals, t: Thresholds) -> Claim | None:
     if collapsed < t.collapse_share or top != majority or shares[1] == 0 or shares[0] < t.dominance * shares[1]:
         return None
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"the model predicts class {top} for {collapsed:.0%} of the last {n:.0f} samples: class {top} holds "
         f"{shares[0]:.0%} of the targets, so predicting it for everything is the cheapest way to lower the loss.",
         [
@@ -175,7 +175,7 @@ def unshuffled(s: Signals, t: Thresholds) -> Claim | None:
         return None
     total, batch = s.get(N.TARGET_ENTROPY_TOTAL), s.get(N.TARGET_BATCH_ENTROPY_RECENT)
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"each batch holds one or few classes (label entropy {batch:.2f} nats per batch against {total:.2f} over "
         "the run): the data is ordered by class and not shuffled.",
         [

@@ -8,8 +8,8 @@ from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.rules.live.common import (
     LIKELY,
-    MECHANISM,
-    SEEN,
+    MECHANISM_LIVE,
+    SEEN_LIVE,
     SPECIFIC,
     early,
     finite,
@@ -48,7 +48,7 @@ def too_small(s: Signals, t: Thresholds) -> Claim | None:
     if ratio > t.max_run_std_decay or spread > t.min_output_spread:
         return None
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"the signal shrinks layer by layer ({first} -> {last}: its between-sample std falls to {ratio:.1e}) and "
         f"the output is almost the same for every sample (between-sample std {spread:.1e}): the weights are too "
         "small for the depth.",
@@ -131,7 +131,7 @@ def dead_units(s: Signals, t: Thresholds) -> Claim | None:
         return None
     layer, share = worst
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"{share:.0%} of the units of {layer} are dead from the start (zero for every sample, zero gradient): "
         "a large negative bias or a negative-mean init?",
         [Evidence("dead units at the first steps", share, f"< {t.dead_fraction:g}", layer)],
@@ -155,7 +155,7 @@ def pretrained_not_loaded(s: Signals, t: Thresholds) -> Claim | None:
         f"state = {{k.removeprefix('{prefix}'): v for k, v in state.items()}}\n" if prefix else ""
     ) + "result = model.load_state_dict(state, strict=True)  # fails loudly on a mismatch"
     return Claim(
-        SEEN,
+        SEEN_LIVE,
         f"load_state_dict into {where} matched {expected - missing} of its {expected} keys: {missing} stayed at "
         f"their random init and {unexpected} keys of the checkpoint were ignored.{hint}",
         [

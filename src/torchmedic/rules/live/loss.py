@@ -6,7 +6,7 @@ import math
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence, format_value
-from torchmedic.rules.live.common import MECHANISM, SEEN, SPECIFIC, number
+from torchmedic.rules.live.common import MECHANISM_LIVE, SEEN_LIVE, SPECIFIC, number
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -62,7 +62,7 @@ def task_mismatch(s: Signals, t: Thresholds) -> Claim | None:
     loss = number(s, N.LOSS)
     if s.get(N.TARGET_KIND) == "index" and loss is not None and loss < 0 and kind in (None, "nll_loss"):
         return Claim(
-            MECHANISM,
+            MECHANISM_LIVE,
             f"the classification loss is negative ({format_value(loss)}): nll_loss on raw scores instead of "
             "log-probabilities rewards making the target score ever larger, without bound.",
             [Evidence(N.LOSS, loss, ">= 0 for a classification loss")],
@@ -85,7 +85,7 @@ def shape_broadcast(s: Signals, t: Thresholds) -> Claim | None:
         return None
     shape_o, shape_t = s.get(N.OUTPUT_SHAPE), s.get(N.TARGET_SHAPE)
     return Claim(
-        SEEN,
+        SEEN_LIVE,
         f"outputs of shape {shape_o} and targets of shape {shape_t} broadcast to {pairs} pairs in the loss: "
         "every output is compared with every target, so the best the model can do is predict their mean.",
         [Evidence("elements compared by the loss / outputs", pairs / outputs, "1")],

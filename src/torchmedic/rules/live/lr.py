@@ -9,7 +9,7 @@ from torchmedic.finding import Evidence, format_value
 from torchmedic.fixes.lr import scaled_lr_line
 from torchmedic.rules.live.common import (
     LIKELY,
-    MECHANISM,
+    MECHANISM_LIVE,
     POSSIBLE,
     SPECIFIC,
     SUGGESTIVE,
@@ -67,7 +67,7 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
     loss, first = s.get(N.LOSS), number(s, N.LOSS_FIRST)
     if loss is not None and not finite(loss) and first is not None:
         return Claim(
-            MECHANISM if fast else POSSIBLE,
+            MECHANISM_LIVE if fast else POSSIBLE,
             f"the loss became {loss}{lr_text} after starting at {format_value(first)}: the updates overshoot "
             "until the weights overflow.",
             [Evidence(N.LOSS, loss, "finite, falling"), ratio],
@@ -80,7 +80,7 @@ def too_high(s: Signals, t: Thresholds) -> Claim | None:
     if dead is not None and dead[1] - dead[2] >= t.dead_rise:
         layer, now, base = dead
         return Claim(
-            MECHANISM,
+            MECHANISM_LIVE,
             f"units are dying in {layer}{lr_text}: {now:.0%} of them are now dead (zero output, zero gradient) "
             f"against {base:.0%} at the start; updates of up to {format_value(peak)} of the weights' size push "
             "ReLU inputs below zero for every sample, and dead units never recover.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
-from torchmedic.rules.live.common import MECHANISM, PLAUSIBLE, SEEN
+from torchmedic.rules.live.common import MECHANISM_LIVE, PLAUSIBLE, SEEN_LIVE
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -18,7 +18,7 @@ def eval_during_training(s: Signals, t: Thresholds) -> Claim | None:
         return None  # without dropout or BatchNorm the mode changes nothing
     if s.get(N.MODE_TRAINING) is False:
         return Claim(
-            SEEN,
+            SEEN_LIVE,
             f"the model is in eval mode while the optimizer trains it: its {layers} dropout/BatchNorm layers use "
             "their inference behaviour (no dropout, frozen running statistics). A model.eval() for validation "
             "without model.train() afterwards?",
@@ -52,7 +52,7 @@ def bn_small_batch(s: Signals, t: Thresholds) -> Claim | None:
     if size is None or size > t.max_bn_batch or s.get(N.MODE_TRAINING) is False:
         return None
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"BatchNorm layers train on batches of {size}: the batch mean and std of {size} samples are noise, so "
         "training outputs depend on the batch partner and eval outputs (running statistics) differ from them.",
         [Evidence("batch size seen by BatchNorm in training", size, f"> {t.max_bn_batch} (usually >= 16)")],

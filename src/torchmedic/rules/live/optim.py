@@ -7,7 +7,7 @@ import itertools
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.fixes.optim import decay_line
-from torchmedic.rules.live.common import LIKELY, MECHANISM, SEEN, SPECIFIC, names, number
+from torchmedic.rules.live.common import LIKELY, MECHANISM_LIVE, SEEN_LIVE, SPECIFIC, names, number
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -38,7 +38,7 @@ def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
             )
         )
     return Claim(
-        SEEN,
+        SEEN_LIVE,
         "gradients are never cleared: each backward() adds to the gradients of all earlier steps, so every update "
         "applies their running sum (like momentum 1) and overshoots.",
         evidence,
@@ -55,7 +55,7 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
     if foreign and unheld:
         missing = s.get(N.OPTIM_UNHELD_NAMES, [])
         return Claim(
-            SEEN,
+            SEEN_LIVE,
             f"the optimizer holds {foreign} tensors that are not this model's and never get a gradient, while "
             f"{unheld} parameters of the model get gradients but are in no optimizer ({names(missing)}): the "
             "optimizer was built before the model (or a layer of it) was replaced.",
@@ -68,7 +68,7 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
         )
     if params and without == params:
         return Claim(
-            SEEN,
+            SEEN_LIVE,
             f"none of the {params} parameters in the optimizer has a gradient when step() runs, so step() does "
             "nothing: zero_grad() between backward() and step(), or the loss is detached from the model.",
             [Evidence("optimizer parameters without .grad at step()", without, "0")],
@@ -110,7 +110,7 @@ def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
     if now > t.min_run_weight_kept * first or not shrinking or spread > t.output_collapse * spread_first:
         return None
     return Claim(
-        MECHANISM,
+        MECHANISM_LIVE,
         f"weight decay {decay:g} shrinks the weights step after step: their norm fell to {now / first:.0%} of its "
         f"start and the output now varies {spread / spread_first:.1%} as much across samples as at the start.",
         [

@@ -24,7 +24,7 @@ UNUSUAL = 0.1  # the LR is 3x beyond what people use with this optimizer
 EXPLODED = 0.1  # the held-out loss ended far above where it started
 MAX_HIGH_PRIOR = 0.8  # all of these can also come from unscaled inputs or a bad init: never sure before the fix
 # --- what raises the prior of lr.too_low ---
-TINY = 0.2  # steps change the weights by less than a ten-thousandth
+TINY_STEPS = 0.2  # steps change the weights by less than a ten-thousandth
 FAR_UP = 0.2  # the range test finds the loss falling fastest >= 100x higher
 UNUSUAL_LOW = 0.1  # the LR is 3x below what people use with this optimizer
 
@@ -139,7 +139,7 @@ def too_low(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     check = v.get("lr.too_low")
     if not (tiny or far or unusual):
         return None
-    prior = INFERRED + TINY * tiny + FAR_UP * far + UNUSUAL_LOW * unusual
+    prior = INFERRED + TINY_STEPS * tiny + FAR_UP * far + UNUSUAL_LOW * unusual
     evidence = [
         Evidence("update/weight ratio per step (median over layers)", ratio, f"~1e-3 (>= {t.min_trial_update_ratio})"),
         Evidence("steps to learn at the trial's rate of loss decrease", needed, f"<= {t.realistic_steps}"),
