@@ -42,6 +42,7 @@ class Result:
     seconds: float
     error: str = ""
     cifar_size: bool = False  # a 3x32x32 input in batches of 64-128: the setups the speed target is stated for
+    said_healthy: bool = False  # report.healthy: the baseline trial measured no symptom
 
     @property
     def healthy(self) -> bool:
@@ -75,16 +76,18 @@ def run(case: Case, budget_s: float) -> Result:
     setup = case.build()
     causes: tuple[tuple[str, float], ...] = ()
     error = ""
+    said_healthy = False
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the bugs themselves warn (broadcasting, log(0)); the table says what matters
         try:
             report = torchmedic.diagnose(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=budget_s)
             causes = tuple((f.cause, float(f.confidence)) for f in report.findings)
+            said_healthy = report.healthy
         except Exception as exc:  # a crash on a bench case is a miss, shown in the table
             error = f"{type(exc).__name__}: {exc}"
     seconds = time.perf_counter() - start
-    return Result(case.name, case.split, case.expected, causes, seconds, error, _cifar_size(setup.loader))
+    return Result(case.name, case.split, case.expected, causes, seconds, error, _cifar_size(setup.loader), said_healthy)
 
 
 def _cifar_size(loader: Iterable[Any]) -> bool:
@@ -98,13 +101,10 @@ def row(result: Result) -> str:
     if result.error:
         named = f"raised {result.error}"[:100]
     else:
-        named = (
-            "  ".join(
-                f"{cause} {confidence:.2f}{'*' if cause in result.expected else ''}"
-                for cause, confidence in result.causes[:TOP_K]
-            )
-            or "-"
-        )
+        named = "  ".join(
+            f"{cause} {confidence:.2f}{'*' if cause in result.expected else ''}"
+            for cause, confidence in result.causes[:TOP_K]
+        ) or ("healthy" if result.said_healthy else "symptom, no cause confirmed")
     if result.healthy:
         verdict = "FALSE ALARM" if result.false_alarm else "ok"
     else:
@@ -120,12 +120,14 @@ def summary(results: list[Result], split: str) -> str:
     top1 = statistics.fmean(bool(r.top1) for r in faulty) if faulty else float("nan")
     top3 = statistics.fmean(r.recall or 0.0 for r in faulty) if faulty else float("nan")
     alarms = sum(bool(r.false_alarm) for r in healthy)
+    missed = sum(r.said_healthy for r in faulty)
     share = 100.0 * alarms / len(healthy) if healthy else 0.0
     seconds = [r.seconds for r in results] or [float("nan")]
     cifar_times = [r.seconds for r in results if r.cifar_size]
     cifar = cifar_times or [float("nan")]
     return (
         f"top-1 {top1:.2f}  top-3 {top3:.2f}  false alarms {alarms}/{len(healthy)} ({share:.0f}%)  "
+        f"faulty called healthy {missed}/{len(faulty)}  "
         f"median {statistics.median(seconds):.1f} s  max {max(seconds):.1f} s  "
         f"(CIFAR-size CNNs: median {statistics.median(cifar):.1f} s  max {max(cifar):.1f} s, n={len(cifar_times)})  "
         f"({len(faulty)} faulty, {len(healthy)} healthy, split={split})"
