@@ -123,6 +123,8 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
                             "task__num_classes": 3}, CONSTANT, None, False),
     ("loss.shape_broadcast", {"loss__broadcasts": True, "loss__kind": "mse"}, CONSTANT, None, True),
     ("loss.shape_broadcast", {"loss__broadcasts": False, "loss__kind": "mse"}, CONSTANT, None, False),
+    ("loss.shape_broadcast", {"loss__broadcasts": True, "loss__kind": "unknown", "loss__inner_shape": [32],
+                              "loss__broadcast_warning": "Using a target size ..."}, CONSTANT, None, True),
     ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "cross_entropy"}, COLLAPSED, None, True),
     ("arch.output_activation", {"output__logit_op": "sigmoid", "loss__kind": "bce"}, CONSTANT, None, False),
     ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "unknown", "task__kind": "binary",
@@ -134,6 +136,12 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
     ("arch.softmax_single_unit", {"output__shape": [64, 1], "output__op": "softmax", "output__between_std": 0.0,
                                   "output__min": 1.0, "output__max": 1.0}, CONSTANT, None, True),
     ("arch.softmax_single_unit", {"output__shape": [64, 2], "output__op": "softmax"}, CONSTANT, None, False),
+    ("arch.softmax_single_unit", {"output__shape": [4, 1, 32, 32], "loss__kind": "cross_entropy", "loss__init": 0.0},
+     CONSTANT, None, True),  # CrossEntropyLoss on one channel: its own softmax is 1 everywhere
+    ("arch.softmax_single_unit", {"output__shape": [4, 2, 32, 32], "loss__kind": "cross_entropy", "loss__init": 0.0},
+     CONSTANT, None, False),
+    ("arch.output_activation", {"output__logit_op": "linear", "output__op": "softmax", "loss__kind": "unknown",
+                                "loss__reads": "probabilities"}, LEARNS, None, False),  # a Linear bounds nothing
     ("arch.batch_mixing", {"batch__mixing": 0.4}, CONSTANT, None, True),
     ("arch.batch_mixing", {"batch__mixing": 0.0}, CONSTANT, None, False),
     ("arch.batch_mixing", {"batch__output_rows": 128, "batch__input_rows": 64}, None, None, True),

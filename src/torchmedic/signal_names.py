@@ -127,6 +127,7 @@ LOSS_BROADCAST_NUMEL = _name("loss.broadcast_numel")
 LOSS_BROADCAST_SHAPE = _name("loss.broadcast_shape")
 LOSS_BROADCAST_WARNING = _name("loss.broadcast_warning")
 LOSS_BROADCASTS = _name("loss.broadcasts")
+LOSS_INNER_SHAPE = _name("loss.inner_shape")  # the output's shape as the loss compared it, when it reshaped it
 LOSS_CE_ON_OUTPUTS = _name("loss.ce_on_outputs")
 LOSS_ERROR = _name("loss.error")
 LOSS_FIRST = _name("loss.first")

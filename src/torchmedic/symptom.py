@@ -134,8 +134,9 @@ def _kind(
         return COLLAPSED
     if learned:
         return LEARNS  # predictions follow the inputs, even if a few confidently wrong ones blow up the loss
-    if not held.gain > t.min_held_out_gain:
-        return DIVERGED
+    descending = math.isfinite(first) and first > 0 and last <= t.descending_fall * first
+    if not held.gain > t.min_held_out_gain and not descending:
+        return DIVERGED  # far worse than a constant, and not from a start far off the targets that steps close in on
     if skill is None and held.output_std <= t.min_output_spread * max(1.0, abs(held.loss) ** 0.5):
         return COLLAPSED
     if fit.gain >= t.min_gain and math.isfinite(fit.gain):

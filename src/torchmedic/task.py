@@ -134,13 +134,13 @@ def infer_task(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Te
         return Task("unknown", kind, None, "no targets")
     if not targets.is_floating_point() and outputs.dim() >= 2 and width > 1 and targets.dim() == outputs.dim() - 1:
         return Task("multiclass", kind, width, "integer targets with one output per class", dense)
-    if targets.is_floating_point() and targets.numel() == outputs.numel():
+    if targets.numel() == outputs.numel() and (targets.is_floating_point() or _binary_values(targets)):
         if not _binary_values(targets):
             return Task("regression", kind, None, "float targets", dense)
-        threshold = binary_threshold(loss_fn, model_output, targets)
+        threshold = binary_threshold(loss_fn, model_output, targets)  # integer 0/1 targets a loss casts to float
         if dense or width == 1:
-            return Task("binary", kind, 2, "float 0/1 targets", dense, threshold)
-        return Task("multilabel", kind, width, f"float 0/1 targets over {width} labels", False, threshold)
+            return Task("binary", kind, 2, "0/1 targets", dense, threshold)
+        return Task("multilabel", kind, width, f"0/1 targets over {width} labels", False, threshold)
     return Task("unknown", kind, None, "loss and targets give no clear task")
 
 
@@ -150,9 +150,10 @@ def _binary_values(targets: torch.Tensor) -> bool:
 
 def binary_reading(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> str | None:
     """Whether the loss is a binary cross-entropy, and what it reads: on logits it costs ln 2 at an output of 0, on
-    probabilities at 0.5, whatever the targets. "logits", "probabilities", or None for any other loss."""
+    probabilities at 0.5, whatever the targets. "logits", "probabilities", or None for any other loss. Only outputs
+    with one value per target are read: a multi-class log loss on (N, C) outputs also costs ln 2 at 0.5."""
     outputs = primary_output(model_output)
-    if outputs is None or not outputs.is_floating_point():
+    if outputs is None or not outputs.is_floating_point() or outputs.numel() != targets.numel():
         return None
     with torch.no_grad():
         for value, reading in ((0.0, "logits"), (0.5, "probabilities")):

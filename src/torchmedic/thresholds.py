@@ -20,6 +20,7 @@ class Thresholds:
     collapse_margin: float = 0.5  # ... unless the labels are that skewed: then above majority + half the rest
     max_loss_rise: float = 1.5  # a training loss that ends 1.5x above where it started has diverged ...
     min_held_out_gain: float = -1.0  # ... and so has a held-out loss above twice the best constant's: confidently wrong
+    descending_fall: float = 0.5  # ... unless the training loss fell to half its start: steps descend, from far off
     min_confidence: float = 0.3  # weaker findings are dropped from the report
 
     # --- signal propagation at init ---

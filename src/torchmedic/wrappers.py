@@ -83,6 +83,18 @@ class MatchedTargets(LossAdapter):
         return self.loss(outputs, targets)
 
 
+class ReshapedTargets(LossAdapter):
+    """The loss fed targets of shape `(N, *tail)`: the shape a loss that reshapes the output internally (a head that
+    squeezes its logits) compares them with."""
+
+    def __init__(self, loss: Callable[..., Any], tail: tuple[int, ...]) -> None:
+        super().__init__(loss)
+        self.tail = tail
+
+    def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
+        return self.loss(outputs, targets.reshape(-1, *self.tail))
+
+
 class IndexTargets(LossAdapter):
     """A class loss fed class indices: float or `[N, 1]` labels become a long `[N]` vector, moved by `shift` (-1 for
     labels that count from 1)."""

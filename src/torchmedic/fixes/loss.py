@@ -20,6 +20,7 @@ from torchmedic.wrappers import (
     LogSoftmaxed,
     MatchedTargets,
     RelabeledTargets,
+    ReshapedTargets,
     innermost_loss,
     with_innermost,
 )
@@ -156,6 +157,14 @@ def matching_shapes(ctx: Context, setup: Setup, option: int) -> Outcome:
     out, target = ctx.signals.get(N.OUTPUT_SHAPE), ctx.signals.get(N.TARGET_SHAPE)
     if not ctx.signals.get(N.LOSS_BROADCASTS):
         return Refused(f"the output {out} and the target {target} do not broadcast to a larger shape", needless=True)
+    inner = ctx.signals.get(N.LOSS_INNER_SHAPE)
+    if inner is not None:
+        return Applied(
+            setup.but(loss_fn=ReshapedTargets(setup.loss_fn, tuple(inner[1:]))),
+            f"targets reshaped to the shape the loss gives the output inside ({target} -> {inner})",
+            f"loss = loss_fn(out, y.view({', '.join(['-1', *map(str, inner[1:])])}))  # the loss reshapes the output "
+            f"to {inner}: give it targets of that shape",
+        )
     return Applied(
         setup.but(loss_fn=MatchedTargets(setup.loss_fn)),
         f"targets reshaped to the output's shape inside the loss ({target} -> {out})",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import warnings
 from typing import Any
 
@@ -46,6 +48,9 @@ def init_loss(ctx: Context) -> None:
     messages = [str(w.message) for w in caught if "size" in str(w.message) or "broadcast" in str(w.message)]
     if messages:
         s.emit(N.LOSS_BROADCAST_WARNING, messages[0])
+        inner = inner_shapes(messages[0])
+        if inner is not None and not s.get(N.LOSS_BROADCASTS):
+            _broadcasts_inside(s, *inner)
     s.emit(N.LOSS_INIT, float(loss))
     reading = binary_reading(ctx.loss_fn, ctx.outputs, targets)
     if reading is not None:
@@ -68,17 +73,51 @@ CONFIDENT = 1e3  # a score this far above the others is a certain prediction: a 
 
 def unbounded_below(loss_fn: Any, outputs: Any, targets: torch.Tensor) -> bool:
     """A class loss that keeps falling as the target's score grows: cross-entropy is ~0 for a certain right
-    prediction, a loss on raw scores (NLL without log_softmax, -mean(score[y])) goes to -infinity."""
+    prediction, a loss on raw scores (NLL without log_softmax, -mean(score[y])) goes to -infinity. The certain
+    prediction is written in the model's own output space (raw scores, probabilities or log-probabilities): a loss
+    that takes the log of softmax outputs is bounded where those outputs can go."""
     out = primary_output(outputs)
     if out is None or out.dim() < 2 or targets.is_floating_point() or targets.shape != out.shape[:1] + out.shape[2:]:
         return False
-    certain = torch.zeros_like(out).scatter_(1, targets.long().clamp(0, out.shape[1] - 1).unsqueeze(1), CONFIDENT)
+    target = targets.long().clamp(0, out.shape[1] - 1).unsqueeze(1)
+    certain = torch.zeros_like(out).scatter_(1, target, CONFIDENT)  # raw scores
+    with torch.no_grad():
+        sums = out.float().sum(1)
+        if bool((out >= 0).all()) and torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+            certain = torch.zeros_like(out).scatter_(1, target, 1.0)  # probabilities: one-hot is the most certain
+        elif bool((out <= 0).all()) and torch.allclose(out.float().exp().sum(1), torch.ones_like(sums), atol=1e-3):
+            certain = torch.full_like(out, -CONFIDENT).scatter_(1, target, 0.0)  # log-probabilities
     try:
         with torch.no_grad():
             value = float(loss_value(loss_fn, replace_primary(outputs, certain), targets))
     except Exception:
         return False
     return value < -1.0
+
+
+SIZES = re.compile(r"target size \(torch\.Size\((\[[\d, ]*\])\)\).*input size \(torch\.Size\((\[[\d, ]*\])\)\)")
+
+
+def inner_shapes(message: str) -> tuple[list[int], list[int]] | None:
+    """(input, target) shapes that torch's size-mismatch warning names: what the loss compared inside, after any
+    squeeze or view of its own."""
+    found = SIZES.search(message)
+    if found is None:
+        return None
+    target, given = (json.loads(group) for group in found.groups())
+    return given, target
+
+
+def _broadcasts_inside(s: Any, given: list[int], target: list[int]) -> None:
+    """The loss itself reshaped the output (a head that squeezes its logits) and then broadcast it to the target."""
+    try:
+        broadcast = torch.broadcast_shapes(torch.Size(given), torch.Size(target))
+    except RuntimeError:
+        return
+    if broadcast.numel() > max(math.prod(given), math.prod(target)):
+        s.emit(N.LOSS_BROADCAST_SHAPE, list(broadcast))
+        s.emit(N.LOSS_BROADCASTS, True)
+        s.emit(N.LOSS_INNER_SHAPE, given)
 
 
 def _loss_has_graph(ctx: Context) -> bool | None:

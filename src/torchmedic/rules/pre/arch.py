@@ -21,6 +21,8 @@ BOUNDED = {
 }
 ONE_SIDED = {"relu", "softplus", "abs", "exp", "square", "elu", "selu", "celu", "gelu", "silu"}
 CLAMPS = {"clamp", "clip", "clamp_min", "clamp_max"}
+SIMPLEX = {"softmax", "log_softmax"}  # rows that sum to one (in log space for log_softmax)
+PROBABILITY_MAPS = {"sigmoid", "hardsigmoid", "softmax"}  # what a loss on probabilities can read
 OUTPUT_ACTIVATION = 0.8  # the activation is seen in the trace and the loss it cannot serve is known
 RESHAPED_ROWS = 0.88  # the model returns a multiple of the batch's rows: a fixed-size view spreads samples
 MIXING = 0.92  # changing one sample moved the others' outputs in eval mode: measured directly
@@ -36,7 +38,10 @@ def _reads_logits(s: Signals) -> bool:
 
 
 def _restricts(op: str, s: Signals) -> str | None:
-    """Why the final activation `op` keeps the loss from its optimum, or None if it suits the loss."""
+    """Why the final activation `op` keeps the loss from its optimum, or None if it suits the loss (or bounds
+    nothing: a Linear layer's output is what the loss reads)."""
+    if op not in BOUNDED and op not in ONE_SIDED and op not in CLAMPS and op not in SIMPLEX:
+        return None
     kind = s.get(N.LOSS_KIND)
     lo, hi = s.get(N.TARGET_MIN), s.get(N.TARGET_MAX)
     out_lo, out_hi = s.get(N.OUTPUT_MIN), s.get(N.OUTPUT_MAX)
@@ -48,10 +53,10 @@ def _restricts(op: str, s: Signals) -> str | None:
             return "logits clipped at zero: negative scores are impossible and their gradient is zero"
         return None
     if kind == "bce" or s.get(N.LOSS_READS) == "probabilities":
-        return None if op in ("sigmoid", "hardsigmoid") else f"{op} does not map to probabilities in [0, 1]"
+        return None if op in PROBABILITY_MAPS else f"{op} does not map to probabilities in [0, 1]"
     if lo is None or hi is None:
         return None
-    if op in ("softmax", "log_softmax"):
+    if op in SIMPLEX:
         return (
             f"outputs confined to a probability simplex (each row sums to 1) while targets span [{fmt(lo)}, {fmt(hi)}]"
         )
@@ -105,11 +110,22 @@ def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
 
 @rule("arch.softmax_single_unit")
 def softmax_single_unit(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
-    """Softmax over a single unit is identically 1: the output is constant and every gradient exactly zero."""
+    """Softmax over a single unit is identically 1: the output is constant and every gradient exactly zero. The
+    same holds for a softmax loss (CrossEntropyLoss) on one output channel: its log_softmax is 0 everywhere."""
     shape = s.get(N.OUTPUT_SHAPE) or []
     op = s.get(N.OUTPUT_OP)
     single = len(shape) >= 2 and shape[1] == 1
     constant = s.get(N.OUTPUT_BETWEEN_STD, 1.0) == 0.0 and s.get(N.OUTPUT_MIN) == s.get(N.OUTPUT_MAX)
+    zero_loss = s.get(N.LOSS_KIND) in SOFTMAX_LOSSES and abs(s.get(N.LOSS_INIT, 1.0)) <= 1e-7
+    if single and zero_loss:
+        return Claim(
+            SEEN,
+            f"{s.get(N.LOSS_KIND)} over a single output channel ({shape}): its softmax is 1 for every sample and "
+            "position, so the loss is 0 from the first step and every gradient is exactly zero.",
+            [Evidence("output channels", 1, ">= 2 for a softmax loss"), Evidence("loss at init", 0.0, "> 0")],
+            "Give the last layer one output per class (2 for object vs background), or use one logit with "
+            "BCEWithLogitsLoss and float 0/1 targets.",
+        )
     if not (single and op in ("softmax", "log_softmax") and constant):
         return None
     value = s.get(N.OUTPUT_MIN)

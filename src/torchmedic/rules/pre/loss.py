@@ -175,6 +175,9 @@ def shape_broadcast(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     if kind not in ELEMENTWISE_LOSSES and not warned:
         return None
     out_shape, target_shape, shape = s.get(N.OUTPUT_SHAPE), s.get(N.TARGET_SHAPE), s.get(N.LOSS_BROADCAST_SHAPE)
+    inner = s.get(N.LOSS_INNER_SHAPE)
+    if inner is not None:
+        out_shape = f"{out_shape} (reshaped to {inner} inside the loss)"
     check = v.get("loss.shape_broadcast")
     return Claim(
         confirm(STRUCTURAL, check, structural=True),
