@@ -16,6 +16,7 @@ from torchmedic.context import Context
 from torchmedic.floor import constant_floor
 from torchmedic.metrics import loss_value
 from torchmedic.probes.registry import probe
+from torchmedic.signals import Signals
 from torchmedic.task import binary_reading
 
 
@@ -108,7 +109,7 @@ def inner_shapes(message: str) -> tuple[list[int], list[int]] | None:
     return given, target
 
 
-def _broadcasts_inside(s: Any, given: list[int], target: list[int]) -> None:
+def _broadcasts_inside(s: Signals, given: list[int], target: list[int]) -> None:
     """The loss itself reshaped the output (a head that squeezes its logits) and then broadcast it to the target."""
     try:
         broadcast = torch.broadcast_shapes(torch.Size(given), torch.Size(target))
