@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torchmedic
-from torchmedic.repair.refusals import REASONS
+from torchmedic.fixes import FIXES
 
 from bench.cases import Case, Setup, all_cases
 from bench.metrics import evaluate
@@ -32,7 +32,7 @@ from bench.validate import Thresholds, judge
 
 MIN_TRAIN_STEPS = 300  # a case's own budget is what shows its failure; learning is judged over a few epochs at least
 
-BY_DESIGN = frozenset(REASONS)  # causes repair() leaves to the user: NaN data, unrelated labels, one input, mixing
+BY_DESIGN = frozenset(c for c, r in FIXES.items() if r.by_hand)  # left to the user: NaN data, unrelated labels, mixing
 UNFIXABLE_CASES = {  # faulty by a cause repair() can fix elsewhere, but not in this form
     "data_single_class": "only one class survives the filter: no remedy can add the others",
     "optim_numpy_round_trip": "a numpy round trip inside forward cuts the graph: only the user's forward can change",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -114,3 +115,12 @@ def testregression_metrics_metric_matches_sklearn() -> None:
     rng = np.random.default_rng(0)
     y, out = rng.normal(size=100), rng.normal(size=100)
     assert regression_metrics(torch.from_numpy(out), torch.from_numpy(y)).r2 == pytest.approx(r2_score(y, out))
+
+
+SCRIPTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "bench").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_bench_script_imports(script: str) -> None:
+    """A bench script that no longer imports (a module it names was removed) fails here, not when someone runs it."""
+    importlib.import_module(f"bench.{script}")
