@@ -27,11 +27,26 @@ def unwrap(model: nn.Module) -> nn.Module:
         model = inner
 
 
+RUNTIME_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)  # they add devices, not computation
+
+
+def without_runtime_wrappers(model: nn.Module) -> nn.Module:
+    """The model inside `torch.compile`, DataParallel and DDP, which cannot be deep-copied as they are. Wrappers that
+    change what the model computes (standardized inputs, a skipped op, the user's own) are kept."""
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if inner is None and isinstance(model, RUNTIME_WRAPPERS):
+            inner = model.module
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
 def clone_model(model: nn.Module) -> nn.Module:
     """A deep copy of the model (weights, buffers, modes, requires_grad), detached from the user's tensors."""
     if not isinstance(model, nn.Module):
         raise InputError(f"model is a {type(model).__name__}, not a torch.nn.Module.")
-    source = unwrap(model)
+    source = without_runtime_wrappers(model)
     try:
         copied = copy.deepcopy(source)
     except Exception as exc:
