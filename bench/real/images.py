@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bench.cases.registry import Setup, case
 from bench.data import Split, digits32, normalize_images, photos, tensor
+from bench.models import BasicBlock
 from bench.real.standins import loaders, mnist_like
 
 KERAS_EPS = 1e-7  # keras.backend.epsilon(): Keras clips probabilities to [eps, 1 - eps] inside its losses
@@ -293,24 +294,6 @@ def caffe_euclidean_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return ((out - y) ** 2).sum() / (2 * len(out))
 
 
-class TeacherBlock(nn.Module):
-    """The CIFAR ResNet basic block: two 3x3 conv + BatchNorm, a projected shortcut when the shape changes."""
-
-    def __init__(self, n_in: int, n_out: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(n_in, n_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(n_out)
-        self.conv2 = nn.Conv2d(n_out, n_out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(n_out)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or n_in != n_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(n_in, n_out, 1, stride=stride, bias=False), nn.BatchNorm2d(n_out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
 class DistillationTeacher(nn.Module):
     """A distillation repo's CIFAR ResNet teacher (one block per stage, widths quartered for CPU) whose head calls
     `F.dropout(out, 1)` before the Linear layer: p=1, and functional dropout ignores eval mode."""
@@ -320,7 +303,7 @@ class DistillationTeacher(nn.Module):
         self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(8)
         self.stages = nn.Sequential(
-            TeacherBlock(8, 8, 1), TeacherBlock(8, 16, 2), TeacherBlock(16, 32, 2), TeacherBlock(32, 64, 2)
+            BasicBlock(8, 8, 1), BasicBlock(8, 16, 2), BasicBlock(16, 32, 2), BasicBlock(32, 64, 2)
         )
         self.linear = nn.Linear(64, n_classes)
 
@@ -342,7 +325,7 @@ class ResNet18Small(nn.Module):
         )
         stages: list[nn.Module] = []
         for n_in, n_out, stride in ((16, 16, 1), (16, 32, 2), (32, 64, 2), (64, 128, 2)):
-            stages.append(nn.Sequential(TeacherBlock(n_in, n_out, stride), TeacherBlock(n_out, n_out, 1)))
+            stages.append(nn.Sequential(BasicBlock(n_in, n_out, stride), BasicBlock(n_out, n_out, 1)))
         self.stages = nn.Sequential(*stages)
         self.fc = nn.Linear(128, n_classes)
         for m in self.modules():
