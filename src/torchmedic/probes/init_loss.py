@@ -81,18 +81,18 @@ def unbounded_below(loss_fn: Any, outputs: Any, targets: torch.Tensor) -> bool:
     if out is None or out.dim() < 2 or targets.is_floating_point() or targets.shape != out.shape[:1] + out.shape[2:]:
         return False
     target = targets.long().clamp(0, out.shape[1] - 1).unsqueeze(1)
-    certain = torch.zeros_like(out).scatter_(1, target, CONFIDENT)  # raw scores
     with torch.no_grad():
-        sums = out.float().sum(1)
-        if bool((out >= 0).all()) and torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        ones = torch.ones(out.shape[:1] + out.shape[2:], device=out.device)
+        if bool((out >= 0).all()) and torch.allclose(out.float().sum(1), ones, atol=1e-3):
             certain = torch.zeros_like(out).scatter_(1, target, 1.0)  # probabilities: one-hot is the most certain
-        elif bool((out <= 0).all()) and torch.allclose(out.float().exp().sum(1), torch.ones_like(sums), atol=1e-3):
+        elif bool((out <= 0).all()) and torch.allclose(out.float().exp().sum(1), ones, atol=1e-3):
             certain = torch.full_like(out, -CONFIDENT).scatter_(1, target, 0.0)  # log-probabilities
-    try:
-        with torch.no_grad():
+        else:
+            certain = torch.zeros_like(out).scatter_(1, target, CONFIDENT)  # raw scores
+        try:
             value = float(loss_value(loss_fn, replace_primary(outputs, certain), targets))
-    except Exception:
-        return False
+        except Exception:
+            return False
     return value < -1.0
 
 
