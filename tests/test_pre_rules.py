@@ -92,6 +92,8 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
     ("init.too_large", {"weight__gain@fc1": 20.0, "weight__gain@fc2": 20.0}, CONSTANT, None, True),
     ("init.too_large", {"weight__gain@fc1": 1.0, "act__saturated@tanh": 0.97}, CONSTANT, None, True),
     ("init.too_large", {"weight__gain@fc1": 1.0}, CONSTANT, None, False),
+    ("init.too_large", {"weight__gain@fc1": 0.6, "act__saturated@tanh": 0.96, "input__first_layer_rms": 266.0},
+     COLLAPSED, None, False),  # raw inputs saturate the units: data.unnormalized, not the weights
     ("init.symmetric", {"weight__distinct_rows@fc1": 1, "weight__rows@fc1": 64, "model__head": "fc2"}, CONSTANT,
      None, True),
     ("init.symmetric", {"weight__distinct_rows@fc2": 1, "weight__rows@fc2": 10, "model__head": "fc2"}, CONSTANT,

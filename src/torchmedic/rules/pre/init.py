@@ -67,6 +67,9 @@ def too_large(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         return None
     median = statistics.median(gains.values())
     saturated = {k: share for k, share in s.scoped(N.ACT_SATURATED).items() if share >= t.saturation}
+    rms = s.get(N.INPUT_FIRST_LAYER_RMS)
+    if rms is not None and rms > t.max_input_scale:
+        saturated = {}  # inputs far above unit scale saturate units through any weights: data.unnormalized
     if median <= t.max_weight_gain and not saturated:
         return None
     check = v.get("init.too_large")
@@ -83,11 +86,17 @@ def too_large(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         evidence.append(Evidence("loss at init / ln C", init / ln_c, f"~1 (<= {t.max_init_loss_ratio:g})"))
     for name, share in saturated.items():
         evidence.append(Evidence("share of saturated tanh/sigmoid outputs", share, f"< {t.saturation:g}", name))
+    if median > t.max_weight_gain:
+        summary = (f"weights are too large: median std(W)*sqrt(fan_in) is {fmt(median)} (Kaiming gives 1.41), so "
+                   f"activations grow layer by layer{' and saturate' if saturated else ''}")  # fmt: skip
+    else:
+        layer, share = max(saturated.items(), key=lambda kv: kv[1])
+        summary = (f"{share:.0%} of the tanh/sigmoid outputs of {layer or 'a layer'} saturate at init on inputs of "
+                   f"unit scale: the weights feeding them are too large for a saturating nonlinearity (median "
+                   f"std(W)*sqrt(fan_in) {fmt(median)})")  # fmt: skip
     return Claim(
         confirm(MECHANISM, check),
-        f"weights are too large: median std(W)*sqrt(fan_in) is {fmt(median)} (Kaiming gives 1.41), so activations "
-        f"grow layer by layer{' and saturate' if saturated else ''}"
-        f"{f'; the loss at init is {fmt(init)} against ln C = {fmt(ln_c)}' if high_loss else ''}.",
+        summary + (f"; the loss at init is {fmt(init)} against ln C = {fmt(ln_c)}." if high_loss else "."),
         evidence + symptom_evidence(v, t),
         "Use the default or a Kaiming/Xavier initialization instead of a large constant std.",
         verification=check,
