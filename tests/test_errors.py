@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import torchmedic
-from torchmedic.errors import InputError, ModelError
+from torchmedic.errors import InputError, LossError, ModelError
 
 
 class SimpleCNN(nn.Module):
@@ -72,6 +75,7 @@ def test_a_model_that_raises_is_named() -> None:
         ([("not", "tensors")], "not a tensor"),
         ([{"foo": torch.randn(2)}], "keys"),
         (iter([(torch.randn(2, 4), torch.zeros(2))]), "one-shot"),
+        (torch.randn(8, 4), "Tensor of shape \\(8, 4\\), not a loader"),
     ],
 )
 def test_bad_loaders(loader: object, message: str) -> None:
@@ -92,6 +96,31 @@ def test_bad_arguments(model: object, loss_fn: object, optimizer: object, messag
     loader = [(torch.randn(4, 4), torch.randn(4, 2))]
     with pytest.raises(InputError, match=message):
         torchmedic.diagnose(model, loader, loss_fn, optimizer)  # type: ignore[arg-type]
+
+
+class SharedIterator(IterableDataset):
+    """An IterableDataset whose __iter__ hands out one iterator: a second pass over it yields nothing."""
+
+    def __init__(self, n: int) -> None:
+        self.items = iter([(torch.randn(4), i % 2) for i in range(n)])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, int]]:
+        return self.items
+
+
+def test_a_loader_that_can_be_read_once_is_refused_unread() -> None:
+    loader = DataLoader(SharedIterator(64), batch_size=16)
+    with pytest.raises(InputError, match="same iterator from every __iter__ call"):
+        torchmedic.diagnose(nn.Linear(4, 2), loader, nn.CrossEntropyLoss())
+    assert sum(len(y) for _, y in loader) == 64  # the user's own loop still gets every sample
+
+
+def test_a_loss_per_sample_is_refused() -> None:
+    loader = [(torch.randn(16, 4), torch.randint(0, 2, (16,))) for _ in range(4)]
+    with pytest.raises(LossError, match=r"shape \(16,\), not one number.*reduction='mean'"):
+        torchmedic.diagnose(nn.Linear(4, 2), loader, nn.CrossEntropyLoss(reduction="none"))
+    report = torchmedic.diagnose(nn.Linear(4, 2), loader, lambda o, y: F.cross_entropy(o, y, reduction="none").mean())
+    assert report.task == "multiclass"
 
 
 def test_dict_batches_and_extra_items_work() -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from torchmedic.errors import InputError
@@ -132,18 +133,39 @@ def _as_tensor(value: Any, what: str, index: int) -> torch.Tensor:
         isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value)
     ):
         return torch.as_tensor(value)
-    try:
-        import numpy as np
-
-        if isinstance(value, np.ndarray):
-            return torch.from_numpy(value)
-    except ImportError:  # pragma: no cover - numpy is a core dependency
-        pass
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
     raise InputError(f"{what} of batch {index} is a {type(value).__name__}, not a tensor: convert it in the dataset.")
+
+
+def _read_once(loader: Iterable[Any]) -> str | None:
+    """Why a DataLoader over an IterableDataset can be read only once (its __iter__ hands out one shared
+    iterator), or None. Asking for two iterators reads nothing: a generator's body runs only on next()."""
+    dataset = getattr(loader, "dataset", None)
+    if not isinstance(dataset, torch.utils.data.IterableDataset):
+        return None
+    try:
+        first, second = iter(dataset), iter(dataset)
+    except Exception:
+        return None
+    if first is second:
+        return f"the loader's {type(dataset).__name__} returns the same iterator from every __iter__ call"
+    return None
 
 
 def iterate(loader: Iterable[Any], keys: BatchKeys = BatchKeys()) -> Iterator[Batch]:
     """Yield the loader's batches as Batch objects, with errors that say what the loader did wrong."""
+    if isinstance(loader, (torch.Tensor, np.ndarray)):
+        raise InputError(
+            f"loader is a {type(loader).__name__} of shape {tuple(loader.shape)}, not a loader: iterating it yields "
+            "single rows without targets. Pass DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)."
+        )
+    once = _read_once(loader)
+    if once:
+        raise InputError(
+            f"{once}: torchmedic reads the data more than once and would use it up, leaving your own loop no "
+            "batch. Let __iter__ return a new iterator each call (write it as a generator with yield)."
+        )
     try:
         iterator = iter(loader)
     except TypeError as exc:

@@ -16,7 +16,7 @@ from torchmedic import signal_names as N
 from torchmedic.batch import Batch, BatchKeys, concat, iterate, primary_output
 from torchmedic.clone import OptimizerSpec, clone_model
 from torchmedic.config import DiagnoseConfig
-from torchmedic.errors import InputError
+from torchmedic.errors import InputError, LossError
 from torchmedic.model_errors import explain
 from torchmedic.remedies.lr_finder import LRFinderResult, range_test
 from torchmedic.samples import from_dataset, without_held_out
@@ -193,6 +193,22 @@ def first_forward(model: nn.Module, batch: Batch) -> tuple[Any, str | None]:
         model.train()
 
 
+def check_scalar_loss(loss_fn: Callable[..., Any], outputs: Any, targets: Any) -> None:
+    """A loss that returns one value per sample (reduction='none') cannot drive `loss.backward()`: say so before
+    any experiment reduces it silently. A loss that raises is left to the experiments, which report it."""
+    try:
+        with torch.no_grad():
+            loss = loss_fn(outputs, targets)
+    except Exception:
+        return
+    if isinstance(loss, torch.Tensor) and loss.numel() != 1:
+        raise LossError(
+            f"loss_fn returned a tensor of shape {tuple(loss.shape)}, not one number: loss.backward() in a training "
+            "loop needs a scalar. Build the loss with reduction='mean' (the default), or pass a loss_fn that "
+            "reduces it the way your loop does, e.g. lambda out, y: loss_fn(out, y).mean()."
+        )
+
+
 def build(
     model: nn.Module,
     loader: Iterable[Any],
@@ -223,6 +239,7 @@ def build(
             "the prediction as a tensor (or a tuple/dict holding one)."
         )
     task = infer_task(loss_fn, outputs, train[0].targets)
+    check_scalar_loss(loss_fn, outputs, train[0].loss_targets)
     context = Context(
         model,
         base,
