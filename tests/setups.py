@@ -146,6 +146,11 @@ def _sick(cause: str) -> Setup:
         model = mlp()
         nn.init.constant_(model[0].bias, -20.0)
         return Setup(model, loader(x, y), ce, adam(model))
+    if cause == "init.nonfinite":
+        model = mlp()
+        with torch.no_grad():
+            model[2].weight[4, 7] = float("inf")
+        return Setup(model, loader(x, y), ce, adam(model))
     if cause == "lr.too_high":
         model = mlp()
         return Setup(model, loader(x, y), ce, adam(model, lr=1.0))

@@ -180,6 +180,11 @@ def _dead(m: nn.Linear, i: int) -> None:
         m.bias.fill_(-20.0)
 
 
+def _nan_weight(m: nn.Linear, i: int) -> None:
+    if i == 0:
+        m.weight[3, 5] = math.nan  # one NaN, as a corrupt checkpoint or an init dividing by zero leaves it
+
+
 def _small(m: nn.Linear, i: int) -> None:
     m.weight.normal_(0, 1e-3)
 
@@ -231,6 +236,7 @@ SICK: dict[str, Callable[[], list[str]]] = {
     "loss.shape_broadcast": lambda: regression(lambda o: o),
     "arch.output_activation": lambda: cls(model=mlp(nn.ReLU())),
     "arch.softmax_single_unit": lambda: _single_unit(softmax=True),
+    "init.nonfinite": lambda: cls(model=init(mlp(), _nan_weight)),
     "init.too_small": lambda: cls(model=init(deep(), _small)),
     "init.too_large": lambda: cls(model=init(deep(nn.Tanh), _large)),
     "init.symmetric": lambda: cls(model=init(mlp(), _symmetric)),
@@ -260,6 +266,7 @@ HEALTHY: dict[str, Callable[[], list[str]]] = {
     "loss.shape_broadcast": lambda: regression(lambda o: o.squeeze(1)),
     "arch.output_activation": lambda: cls(model=mlp()),
     "arch.softmax_single_unit": lambda: _single_unit(softmax=False),
+    "init.nonfinite": lambda: cls(model=mlp()),
     "init.too_small": lambda: cls(model=deep()),
     "init.too_large": lambda: cls(model=deep(nn.Tanh)),
     "init.symmetric": lambda: cls(model=mlp()),
@@ -340,6 +347,25 @@ def test_schedule_collapse_table(decades: dict[str, int], step: int, expected: b
 
     s = signals(lr__decade_steps=decades, monitor__step=step, lr__fraction=1e-4, **{"lr@group0": 1e-5})
     assert (schedule_collapse(s, RULES) is not None) is expected
+
+
+NONFINITE = [  # (weight.nonfinite per parameter before the first update, early, named?)
+    ({"0.weight": 1.0}, True, True),
+    ({"0.weight": 0.0, "2.bias": 0.0}, True, False),
+    ({"0.weight": math.nan}, True, False),  # not measured
+    ({"0.weight": 3.0}, False, False),  # judged on the first sampled steps only
+]
+
+
+@pytest.mark.parametrize(("counts", "early", "named"), NONFINITE)
+def test_nonfinite_weights_table(counts: dict[str, float], early: bool, named: bool) -> None:
+    from torchmedic.rules.live.init import nonfinite
+    from torchmedic.rules.live.lr import too_high
+
+    s = signals(monitor__early=early, loss=math.nan, **{f"weight__nonfinite@{k}": v for k, v in counts.items()})
+    assert (nonfinite(s, RULES) is not None) is named
+    if named:  # a NaN weight, not the step size, explains the NaN loss
+        assert too_high(s, RULES) is None
 
 
 def test_lr_too_low_needs_a_trend_and_a_flat_loss() -> None:

@@ -48,6 +48,9 @@ def verdicts(kind: str | None, cause: str = "", verdict: str | None = None, **to
 
 # (cause, signals, symptom kind, verdict of the cause's own fix, named?)
 ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
+    ("init.nonfinite", {"weight__nonfinite@0.weight": 1}, DIVERGED, GONE, True),
+    ("init.nonfinite", {"weight__nonfinite@bn.running_var": 4}, None, None, True),  # seen before any trial
+    ("init.nonfinite", {"weight__gain@0": math.nan}, DIVERGED, None, False),  # NaN gain alone: not counted
     ("data.nonfinite", {"input__nonfinite": 3}, None, None, True),
     ("data.nonfinite", {"input__nonfinite": 0, "target__nonfinite": 0}, LEARNS, None, False),
     ("data.low_variability", {"input__duplicate_share": 0.97}, CONSTANT, None, True),

@@ -1,4 +1,4 @@
-"""Initialization bugs: weights too small or too large for the depth, symmetric (zero/constant), dead ReLUs."""
+"""Initialization bugs: weights too small or too large for the depth, symmetric (zero/constant), dead ReLUs, NaN."""
 
 from __future__ import annotations
 
@@ -109,3 +109,18 @@ def init_dead_mlp() -> Setup:
         model[2].bias.fill_(-5.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "binary", batch_size=32)
+
+
+@case("init.nonfinite", steps=200)
+def init_unit_norm_zero_head() -> Setup:
+    """A custom init that scales every weight row to unit norm, run after the head was zeroed "to start from the
+    prior": 0/0 writes NaN into the head, so every output and gradient is NaN from the first batch."""
+    d = standardize(wine())
+    model = mlp([13, 64, 64, 3])
+    nn.init.zeros_(model[4].weight)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.div_(m.weight.norm(dim=1, keepdim=True))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return on_split(d, model, nn.CrossEntropyLoss(), optimizer, "classification", batch_size=16)

@@ -23,6 +23,7 @@ CAUSES: dict[str, Cause] = {
         _cause("init.too_large", "weights too large: activations or logits explode or saturate", "pre,live"),
         _cause("init.symmetric", "zero or constant weights: units of a layer stay identical", "pre,live"),
         _cause("init.dead_units", "ReLU units dead from the start", "pre,live"),
+        _cause("init.nonfinite", "a weight or buffer holds NaN or Inf before training", "pre,live"),
         _cause("init.pretrained_not_loaded", "pretrained weights silently not loaded", "live"),
         _cause("lr.too_high", "learning rate too high: steps overshoot, diverge or kill units", "pre,live"),
         _cause("lr.too_low", "learning rate too low to leave the initial solution", "pre,live"),

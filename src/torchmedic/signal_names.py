@@ -330,6 +330,7 @@ WEIGHT_GAIN = _name("weight.gain")
 WEIGHT_NORM = _name("weight.norm")
 WEIGHT_NORM_FIRST = _name("weight.norm.first")
 WEIGHT_NORM_SERIES = _name("weight.norm.series")
+WEIGHT_NONFINITE = _name("weight.nonfinite")  # NaN or Inf values of one parameter or buffer before training
 WEIGHT_ROW_SPREAD = _name("weight.row_spread")
 WEIGHT_ROWS = _name("weight.rows")
 WEIGHT_SHRINK = _name("weight.shrink")

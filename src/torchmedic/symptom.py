@@ -57,6 +57,8 @@ class Symptom:
     def __str__(self) -> str:
         after = f"after {self.steps} steps"
         if self.kind == DIVERGED:
+            if not math.isfinite(self.loss_first):
+                return "diverged at once: the training loss was non-finite on the first batch"
             if not math.isfinite(self.loss_last):
                 return f"diverged {after}: the training loss became non-finite"
             if self.loss_last > self.loss_first:

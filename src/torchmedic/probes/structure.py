@@ -25,6 +25,17 @@ def distinct_rows(weight: torch.Tensor) -> int:
     return int(torch.unique(keys, dim=0).shape[0])
 
 
+def finite(tensor: torch.Tensor) -> bool:
+    return bool(torch.isfinite(tensor.detach()).all())
+
+
+def nonfinite_tensors(model: nn.Module) -> dict[str, int]:
+    """Parameters and floating-point buffers holding NaN or Inf, with how many such values each holds."""
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    counts = {n: int((~torch.isfinite(t.detach())).sum()) for n, t in tensors if t.is_floating_point()}
+    return {n: c for n, c in counts.items() if c}
+
+
 @probe("structure", order=20)
 def structure(ctx: Context) -> None:
     s, model, spec = ctx.signals, ctx.base, ctx.spec
@@ -48,12 +59,14 @@ def structure(ctx: Context) -> None:
     dropouts = {n: float(m.p) for n, m in model.named_modules() if isinstance(m, nn.modules.dropout._DropoutNd)}
     batchnorms = [n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     s.emit(N.MODEL_BATCHNORM, batchnorms)
+    for name, count in nonfinite_tensors(model).items():
+        s.emit(N.WEIGHT_NONFINITE, count, name)
     for name, module in weight_layers(model):
         gain = weight_gain(module)
         if gain is not None:
             s.emit(N.WEIGHT_GAIN, gain, name)
         weight = getattr(module, "weight", None)
-        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and weight.shape[0] > 1:
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and weight.shape[0] > 1 and finite(weight):
             s.emit(N.WEIGHT_DISTINCT_ROWS, distinct_rows(weight), name)
             s.emit(N.WEIGHT_ROWS, int(weight.shape[0]), name)
         bias = getattr(module, "bias", None)

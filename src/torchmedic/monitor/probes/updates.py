@@ -1,4 +1,5 @@
-"""Weight norms, how far one optimizer step moves each weight relative to its size, and identical weight rows."""
+"""Weight norms, how far one optimizer step moves each weight relative to its size, identical weight rows, and
+NaN or Inf already in the weights before the first update."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class UpdateProbe(Probe):
         self._params: list[torch.Tensor] = []
         self._before: list[torch.Tensor] = []
         self._size = torch.zeros(0)
+        self._at_start: tuple[torch.Tensor, list[str]] | None = None  # NaN/Inf counts before the first update
 
     def before_step(self, record: StepRecord) -> None:
         self._params = [p for p in self.ctx.trained_params() if not p.is_sparse]
@@ -34,6 +36,12 @@ class UpdateProbe(Probe):
         names = [self.ctx.name(p) for p in self._params]
         record.put_scoped(N.WEIGHT_NORM, norms, names)
         record.put(N.WEIGHT_NORM, norms.norm())
+        if self.ctx.step == 0:  # counted on device: read with the record's one sync
+            counts = stack([(~torch.isfinite(w)).sum() for w in self._before]).float()
+            self._at_start = counts, names
+        config = self.ctx.config
+        if self._at_start is not None and record.step <= config.first_steps + config.confirm * config.every:
+            record.put_scoped(N.WEIGHT_NONFINITE, *self._at_start)  # repeated over the steps that confirm it
         rows = [
             (n, w)
             for n, w, p in zip(names, self._before, self._params, strict=True)

@@ -37,6 +37,11 @@ def early(s: Signals) -> bool:
     return bool(s.get(N.MONITOR_EARLY, False))
 
 
+def nonfinite_at_start(s: Signals) -> dict[str, float]:
+    """Parameters that held NaN or Inf before the first update the monitor saw, with how many such values."""
+    return {k: float(v) for k, v in s.scoped(N.WEIGHT_NONFINITE).items() if finite(v) and v > 0}
+
+
 def classification(s: Signals) -> bool:
     """Class-index targets, or 0/1 targets of a one-output binary task."""
     return s.get(N.TARGET_KIND) == "index" or s.get(N.TARGET_BINARY_FRACTION) == 1.0

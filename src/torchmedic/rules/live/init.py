@@ -1,4 +1,5 @@
-"""Live rules for initialization, judged on the first sampled steps, and for pretrained weights that did not load."""
+"""Live rules for initialization (NaN or Inf weights, scales, symmetry, dead units), judged on the first sampled
+steps, and for pretrained weights that did not load."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
+from torchmedic.fixes.init import RESET_NONFINITE
 from torchmedic.rules.live.common import (
     LIKELY,
     MECHANISM_LIVE,
@@ -16,6 +18,7 @@ from torchmedic.rules.live.common import (
     inputs_unnormalized,
     largest,
     names,
+    nonfinite_at_start,
     number,
 )
 from torchmedic.rules.registry import Claim, rule
@@ -36,6 +39,23 @@ def _depth_ratio(s: Signals) -> tuple[str, str, float] | None:
     if len(layers) < 2:
         return None
     return layers[0], layers[-1], stds[layers[-1]] / stds[layers[0]]
+
+
+@rule("init.nonfinite", seen_by="live")
+def nonfinite(s: Signals, t: Thresholds) -> Claim | None:
+    """A weight that is NaN or Inf before any update makes every output through it NaN: no step caused it."""
+    bad = nonfinite_at_start(s)
+    if not early(s) or not bad:
+        return None
+    worst = sorted(bad, key=lambda n: -bad[n])
+    return Claim(
+        SEEN_LIVE,
+        f"{int(sum(bad.values()))} NaN/Inf values in the weights before the first update ({names(worst, 3)}): "
+        "every output computed through them is NaN, and so are the loss and every gradient.",
+        [Evidence("non-finite values before the first update", bad[n], "0", n) for n in worst[:3]],
+        "Re-initialize the layers that hold them, or load a checkpoint saved before training diverged.",
+        RESET_NONFINITE,
+    )
 
 
 @rule("init.too_small", seen_by="live")

@@ -16,6 +16,7 @@ from torchmedic.rules.live.common import (
     batches_sorted,
     finite,
     inputs_unnormalized,
+    nonfinite_at_start,
     number,
 )
 from torchmedic.rules.registry import Claim, rule
@@ -29,9 +30,12 @@ def _lr(s: Signals) -> float | None:
 
 
 def _explained_elsewhere(s: Signals, t: Thresholds) -> bool:
-    """Divergence that another cause explains: piled-up gradients, non-finite or unscaled data (huge inputs make
-    every step huge), batches sorted by class (each new class raises the loss), huge regression targets."""
+    """Divergence that another cause explains: piled-up gradients, non-finite weights, non-finite or unscaled data
+    (huge inputs make every step huge), batches sorted by class (each new class raises the loss), huge regression
+    targets."""
     if (number(s, N.GRAD_STALE_MIN) or 0) > 0 or inputs_unnormalized(s, t) or batches_sorted(s, t):
+        return True
+    if nonfinite_at_start(s):
         return True
     if s.get(N.INPUT_NONFINITE_STEPS, 0) or s.get(N.TARGET_NONFINITE_STEPS, 0):
         return True

@@ -1,4 +1,4 @@
-"""Rules for weight initialization: too small, too large, symmetric, dead from the start."""
+"""Rules for weight initialization: NaN or Inf, too small, too large, symmetric, dead from the start."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import statistics
 from torchmedic import signal_names as N
 from torchmedic.finding import Evidence
 from torchmedic.lines import module_ref
-from torchmedic.rules.pre.common import MECHANISM, STRUCTURAL, confirm, fmt, stuck, symptom_evidence
+from torchmedic.rules.pre.common import MECHANISM, SEEN, STRUCTURAL, confirm, fmt, stuck, symptom_evidence
 from torchmedic.rules.registry import Claim, rule
 from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
@@ -23,6 +23,27 @@ NEGATIVE_BIAS = -0.5  # a mean bias this negative keeps a ReLU off for standardi
 
 def _gains(s: Signals) -> dict[str, float]:
     return {k: g for k, g in s.scoped(N.WEIGHT_GAIN).items() if g == g}
+
+
+@rule("init.nonfinite")
+def nonfinite(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
+    """A NaN or Inf in a weight or buffer reaches every output computed through it: each prediction, the loss and
+    every gradient are NaN from the first batch, and no step can repair a value it multiplies by NaN."""
+    bad = s.scoped(N.WEIGHT_NONFINITE)
+    if not bad:
+        return None
+    check = v.get("init.nonfinite")
+    names = sorted(bad, key=lambda n: -bad[n])
+    return Claim(
+        confirm(SEEN, check, structural=True),
+        f"{sum(bad.values())} NaN/Inf values in the model before training ({', '.join(names[:3])}"
+        f"{', ...' if len(names) > 3 else ''}): every output computed through them is NaN, and so are the loss and "
+        "every gradient.",
+        [Evidence("non-finite values", bad[n], "0", n) for n in names[:3]] + symptom_evidence(v, t),
+        "Re-initialize the layers that hold them, or load a checkpoint saved before training diverged; then find "
+        "what wrote them (a division by zero or a log of 0 in a custom init).",
+        verification=check,
+    )
 
 
 @rule("init.too_small")
