@@ -368,6 +368,25 @@ def test_nonfinite_weights_table(counts: dict[str, float], early: bool, named: b
         assert too_high(s, RULES) is None
 
 
+STEPLESS = [  # (training forwards since a step, backward passes counted, foreign steps, named?)
+    (48, 16, 0, True),
+    (48, 16, 47, True),
+    (48, 0, 0, False),  # forwards without backward: an evaluation with gradients on
+    (16, 16, 0, False),  # fewer than gradient accumulation may take
+]
+
+
+@pytest.mark.parametrize(("forwards", "backwards", "foreign", "named"), STEPLESS)
+def test_stepless_loop_table(forwards: int, backwards: int, foreign: int, named: bool) -> None:
+    from torchmedic.rules.live.optim import not_updating
+
+    s = signals(monitor__unstepped_forwards=forwards, grad__backwards=backwards, monitor__foreign_steps=foreign)
+    finding = not_updating(s, RULES)
+    assert (finding is not None) is named
+    if finding is not None:
+        assert ("holds none of this model's parameters" in finding.summary) is bool(foreign)
+
+
 def test_lr_too_low_needs_a_trend_and_a_flat_loss() -> None:
     from torchmedic.rules.live.lr import too_low
 

@@ -190,6 +190,62 @@ def test_global_hooks_removed_when_no_optimizer_is_given() -> None:
     assert hooks_of(model, opt) == before
 
 
+def stepless_loop(model: nn.Module, steps: int, *, backward: bool = True, step_every: int = 0,
+                  optimizer: torch.optim.Optimizer | None = None) -> list[int]:  # fmt: skip
+    """Training forwards (and backward) on digits; `optimizer.step()` every `step_every` of them (0: never).
+    Returns the forward count at which each finding was reported."""
+    reported: list[int] = []
+    forwards = 0
+    with Monitor(model, optimizer, on_finding=lambda f: reported.append(forwards)):
+        gen = torch.Generator().manual_seed(0)
+        for i in range(steps):
+            idx = torch.randint(0, len(X), (32,), generator=gen)
+            forwards += 1
+            loss = F.cross_entropy(model(X[idx]), Y[idx])
+            if backward:
+                loss.backward()
+            if optimizer is not None and step_every and (i + 1) % step_every == 0:
+                optimizer.step()
+                optimizer.zero_grad()
+    return reported
+
+
+@pytest.mark.parametrize("foreign", [False, True])
+def test_a_loop_that_never_steps_is_named_within_100_forwards(foreign: bool) -> None:
+    model, opt = setup()
+    other = nn.Linear(64, 10)
+    reported = stepless_loop(model, 120, optimizer=torch.optim.SGD(other.parameters(), lr=0.1) if foreign else opt)
+    assert len(reported) == 1 and reported[0] <= 100
+
+
+def test_a_loop_whose_optimizer_holds_other_parameters_names_them() -> None:
+    model, _ = setup()
+    other = nn.Linear(64, 10)
+    other_opt = torch.optim.SGD(other.parameters(), lr=0.1)
+    with Monitor(model) as monitor:
+        for _ in range(100):
+            F.cross_entropy(model(X[:32]), Y[:32]).backward()
+            other(X[:32]).sum().backward()
+            other_opt.step()
+    assert [f.cause for f in monitor.findings] == ["optim.not_updating"]
+    assert "holds none of this model's parameters" in monitor.findings[0].summary
+
+
+def test_a_second_optimizer_of_the_same_model_counts_as_stepping() -> None:
+    model, first = setup()
+    second = torch.optim.SGD(model.parameters(), lr=0.01)  # a fine-tuning phase with its own optimizer
+    with Monitor(model) as monitor:
+        loop(model, first, 10, monitor)
+        loop(model, second, 100, monitor)
+    assert monitor.findings == []
+
+
+@pytest.mark.parametrize(("backward", "step_every"), [(True, 16), (False, 0)])
+def test_accumulation_and_forwards_without_backward_are_not_a_stepless_loop(backward: bool, step_every: int) -> None:
+    model, opt = setup()
+    assert stepless_loop(model, 120, backward=backward, step_every=step_every, optimizer=opt) == []
+
+
 # ---- the user's objects are not kept alive -------------------------------------------------------------------------
 @pytest.mark.parametrize("fail", [False, True])
 def test_model_is_collected_after_exit(fail: bool) -> None:

@@ -175,3 +175,45 @@ def test_optimizer_built_after_discovery_gets_its_model(tmp_path: Path, capsys: 
     assert main(["run", str(path)]) == 1
     err = capsys.readouterr().err
     assert "optim.not_updating" in err and "2.weight" in err
+
+
+NO_STEP = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def main():
+    torch.manual_seed(0)
+    x = torch.randn(256, 20)
+    y = (x[:, 0] > 0).long()
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for step in range(120):
+        idx = torch.randint(0, 256, (32,))
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        loss.backward()
+        {step}
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("steps", [False, True])
+def test_a_loop_that_never_steps_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str], steps: bool) -> None:
+    before = globals_now()
+    path = tmp_path / "train.py"
+    path.write_text(textwrap.dedent(NO_STEP.format(step="optimizer.step()" if steps else "pass")))
+    code = main(["run", str(path)])
+    err = capsys.readouterr().err
+    assert globals_now() == before
+    if steps:
+        assert code == 0 and "120 optimizer steps" in err
+        return
+    assert code == 1 and "made no optimizer step" in err
+    assert "optim.not_updating" in err and "no optimizer step yet" in err and "step() is never called" in err
+    forwards = int(err.split(" training forwards with backward")[0].rsplit(None, 1)[-1])
+    assert forwards <= 100

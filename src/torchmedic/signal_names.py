@@ -183,6 +183,8 @@ MONITOR_EARLY = _name("monitor.early")
 MONITOR_SAMPLED_STEPS = _name("monitor.sampled_steps")
 MONITOR_STEP = _name("monitor.step")
 MONITOR_STOP = _name("monitor.stop")
+MONITOR_UNSTEPPED_FORWARDS = _name("monitor.unstepped_forwards")  # training forwards since the last step
+MONITOR_FOREIGN_STEPS = _name("monitor.foreign_steps")  # ... and steps of optimizers holding none of the model
 
 # --- optim.* ---
 OPTIM_CLASS = _name("optim.class")

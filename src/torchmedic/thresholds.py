@@ -55,6 +55,8 @@ class Thresholds:
     dead_rise: float = 0.3  # 30% of a layer's units died since the first sampled steps: a ReLU unit rarely returns
     trial_dead_rise: float = 0.5  # half of a layer's input units died within a short trial: steps too large
     loss_rise: float = 2.0  # the loss doubled from its first value: steps overshoot instead of descending
+    max_unstepped_forwards: int = 32  # training forwards with backward and no optimizer step: more than gradient
+    # accumulation uses (4-16 micro-batches); confirmed on later checks, the loop is named within 100 forwards
 
     # --- data ---
     max_input_scale: float = 20.0  # |mean| or std of a standardized input is ~1; 0-255 pixels give ~100

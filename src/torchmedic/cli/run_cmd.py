@@ -121,7 +121,10 @@ def _run_script(script: Path, argv: list[str], monitor: AutoMonitor) -> tuple[An
 def _summary(monitor: AutoMonitor, findings: list[Finding], stopped: bool) -> str:
     steps = monitor.steps
     if not monitor.sessions:
-        return "torchmedic: the script made no optimizer step: nothing to monitor."
+        if not findings:
+            return "torchmedic: the script made no optimizer step: nothing to monitor."
+        lines = [f"  {f.cause}: {f.summary}" for f in findings]
+        return "\n".join(["torchmedic: the script made no optimizer step:", *lines])
     sampled = sum(s.history.sampled for _, s in monitor.sessions)
     head = f"torchmedic: {steps} optimizer steps, {sampled} sampled"
     if stopped:

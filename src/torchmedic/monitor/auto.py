@@ -43,6 +43,7 @@ LOSSES = (
 DISCOVERY_STEPS = 3  # optimizer steps during which global forward hooks look for the model (then removed)
 MAX_CANDIDATES = 8  # top-level modules remembered while looking for the model
 MAX_LOADS = 64  # load_state_dict calls remembered
+STEPLESS_WATCH = 16  # training forwards of a model before any optimizer step: watch it as a loop that may never step
 
 
 class _Shared:
@@ -83,6 +84,8 @@ class AutoMonitor:
         self._discovery_steps = 0
         self._waiting: dict[int, int] = {}  # id(optimizer) -> steps taken while its model is looked for
         self._pending: tuple[Any, Any, Any, str] | None = None  # the latest loss call before any session
+        self._unstepped: dict[int, int] = {}  # id(module) -> training forwards before any optimizer step
+        self.stepless: Session | None = None  # watches a model that trains without any optimizer step
         self._sinks: list[Sink] = []
         self._hooks, self._discovery = Handles(), Handles()
         self._patched: list[tuple[Any, str, Any]] = []
@@ -102,6 +105,8 @@ class AutoMonitor:
         try:
             for _, session in self.sessions:
                 session.close()
+            if self.stepless is not None:
+                self.stepless.close()
         finally:
             self._hooks.remove()
             self._discovery.remove()
@@ -118,6 +123,7 @@ class AutoMonitor:
     @property
     def findings(self) -> list[Finding]:
         found = [f for _, session in self.sessions for f in session.findings]
+        found += self.stepless.findings if self.stepless is not None else []
         return sorted(found, key=lambda f: f.step or 0)
 
     @property
@@ -137,6 +143,8 @@ class AutoMonitor:
             return None
         if key in self._waiting and not self._candidates:
             return None
+        if self.stepless is not None:  # an optimizer steps after all: its session takes over
+            self.stepless.close()
         session = Session(
             self._model_of(optimizer),
             optimizer,
@@ -174,6 +182,9 @@ class AutoMonitor:
         session = self._session(optimizer)
         if session is not None:
             session.after_step()
+            for _, other in self.sessions:  # the model stepped, whichever of its optimizers did it
+                if other is not session and other.ctx.model is session.ctx.model:
+                    other.model_stepped()
         elif id(optimizer) in self._waiting:
             self._waiting[id(optimizer)] += 1
         self._discovery_steps += 1
@@ -194,7 +205,20 @@ class AutoMonitor:
             self._candidates.move_to_end(id(module))
             while len(self._candidates) > MAX_CANDIDATES:
                 self._candidates.popitem(last=False)
+            if torch.is_grad_enabled() and not self.sessions and not self._waiting and self.stepless is None:
+                count = self._unstepped[id(module)] = self._unstepped.get(id(module), 0) + 1
+                if count >= STEPLESS_WATCH:
+                    self._watch_stepless(module, count)
         self._depth += 1
+
+    def _watch_stepless(self, model: nn.Module, forwards: int) -> None:
+        """A session without an optimizer for a model that keeps running forward while nothing steps: it names a
+        loop that never calls step() (its own forward hook counts on from here)."""
+        sinks = [_Shared(s) for s in self._sinks]
+        self.stepless = Session(model, None, self.config, on_finding=self.on_finding, stop_on=self.stop_on, sinks=sinks)
+        self.stepless.start()
+        self.stepless.ctx.unstepped = forwards - 1  # this forward's own hook, just attached, counts it again
+        self._unstepped.clear()
 
     def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
         self._depth = max(0, self._depth - 1)

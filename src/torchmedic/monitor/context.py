@@ -33,9 +33,11 @@ class Context:
         optimizer: torch.optim.Optimizer | None,
         config: MonitorConfig,
         fail: Callable[[object, BaseException], None],
+        stepless: Callable[[], None] = lambda: None,
     ) -> None:
         self.config = config
         self.fail = fail  # a probe that raises calls this: it is disabled with a warning
+        self.stepless = stepless  # called as training forwards pile up without an optimizer step
         self._model = weakref.ref(model) if model is not None else None
         self._optimizer = weakref.ref(optimizer) if optimizer is not None else None
         self.names: dict[int, str] = {}  # id(parameter) -> qualified name
@@ -44,6 +46,8 @@ class Context:
         self.last_forward = 0  # FORWARDS tick of the model's latest forward
         self.step = 0  # optimizer steps taken
         self.forward_step: int | None = None  # the step the latest training forward belongs to
+        self.unstepped = 0  # training forwards since the last step of the watched optimizer
+        self.foreign_steps = 0  # ... and steps, meanwhile, of optimizers holding none of the model's parameters
         self.refresh()
 
     @property

@@ -185,6 +185,13 @@ class Monitor:
     def _before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._watches(optimizer):
             self._session.before_step()
+            return
+        model = self._session.ctx.model
+        own = set() if model is None else {id(p) for p in model.parameters()}
+        if any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+            self._session.model_stepped()  # a second optimizer of the same model (another part, another phase)
+        elif not self._bound:  # no optimizer of the model has stepped yet: this may be the one it should use
+            self._session.foreign_step()
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._watches(optimizer):

@@ -24,7 +24,7 @@ from torchmedic.monitor.config import MonitorConfig
 from torchmedic.monitor.context import Context
 from torchmedic.monitor.history import History
 from torchmedic.monitor.probes.activations import ActivationProbe
-from torchmedic.monitor.probes.base import Probe
+from torchmedic.monitor.probes.base import Handles, Probe
 from torchmedic.monitor.probes.batchnorm import BatchNormProbe
 from torchmedic.monitor.probes.carried_grads import CarriedGradProbe
 from torchmedic.monitor.probes.grads import GradProbe
@@ -39,6 +39,7 @@ from torchmedic.rules.registry import Rule, rules_for
 from torchmedic.signals import Signals
 
 log = logging.getLogger("torchmedic.monitor")
+STEPLESS_CAUSE = "optim.not_updating"  # the one cause a loop without optimizer steps can show
 
 
 class StopTraining(TorchMedicError):
@@ -76,7 +77,7 @@ class Session:
         loads: list[LoadEvent] | None = None,
     ) -> None:
         self.config = config
-        self.ctx = Context(model, optimizer, config, self._probe_failed)
+        self.ctx = Context(model, optimizer, config, self._probe_failed, self._stepless)
         self.probes: list[Probe] = [
             LoadProbe(self.ctx, loads),
             ModeProbe(self.ctx),
@@ -103,6 +104,8 @@ class Session:
         self._streaks: dict[str, int] = {}
         self._stop_finding: Finding | None = None  # a finding in stop_on, confirmed on rank 0
         self._stopping = False  # every rank knows: stop at the next optimizer step
+        self._backward_hooks = Handles()  # counts backward passes while forwards pile up without a step
+        self._backwards = 0
 
     @property
     def step(self) -> int:
@@ -144,7 +147,7 @@ class Session:
     def bind(self, optimizer: torch.optim.Optimizer) -> None:
         """Watch `optimizer` (found after the start, when the monitor was given a model only)."""
         model, step = self.ctx.model, self.ctx.step
-        self.ctx = Context(model, optimizer, self.config, self._probe_failed)
+        self.ctx = Context(model, optimizer, self.config, self._probe_failed, self._stepless)
         self.ctx.step = step
         for probe in self.probes:
             probe.ctx = self.ctx
@@ -171,6 +174,7 @@ class Session:
             return
         try:
             self.step += 1
+            self.model_stepped()
             if self.armed is not None and self.armed.step == self.step:
                 for probe in list(self.probes):
                     self._call(probe, "after_step", self.armed)
@@ -180,6 +184,15 @@ class Session:
             self._arm(self.step + 1)
         except Exception as exc:
             self._fail(exc)
+
+    def model_stepped(self) -> None:
+        """An optimizer holding the model's parameters (this one or another) stepped: the loop does step."""
+        self.ctx.unstepped = self.ctx.foreign_steps = 0
+        self._backward_hooks.remove()
+
+    def foreign_step(self) -> None:
+        """An optimizer that holds none of the model's parameters stepped."""
+        self.ctx.foreign_steps += 1
 
     def log(self, loss: Any = None, outputs: Any = None, targets: Any = None, loss_kind: str | None = None) -> None:
         """Give the open sampled step the loss, the model's outputs and the targets (all optional)."""
@@ -205,6 +218,28 @@ class Session:
             self._fail(exc)
 
     # ---- internals ----------------------------------------------------------------------------------------------
+    def _stepless(self) -> None:
+        """Training forwards pile up and no optimizer step closes a record: judge what can be judged without one.
+        The first check only starts counting backward passes (a gradient hook on one parameter, removed at the
+        next step); later checks need them: forwards without backward are an evaluation, not a training loop."""
+        model = self.ctx.model
+        if not self.active or model is None:
+            return
+        if not len(self._backward_hooks):
+            trained = next((p for p in model.parameters() if p.requires_grad), None)
+            if trained is not None:
+                self._backwards = 0
+                self._backward_hooks.add(trained.register_hook(self._backward_seen))
+        signals = Signals()
+        signals.emit(N.MONITOR_UNSTEPPED_FORWARDS, self.ctx.unstepped)
+        signals.emit(N.MONITOR_FOREIGN_STEPS, self.ctx.foreign_steps)
+        signals.emit(N.MONITOR_STEP, self.step)
+        signals.emit(N.GRAD_BACKWARDS, self._backwards)
+        self._judge(signals, self.step, [r for r in self.rules if r.cause == STEPLESS_CAUSE])
+
+    def _backward_seen(self, grad: torch.Tensor) -> None:
+        self._backwards += 1
+
     def _arm(self, step: int) -> None:
         if not self.config.sampled(step):
             return
@@ -230,9 +265,9 @@ class Session:
                 self._judge(signals, record.step)
                 self._to_sinks("step", record.step, signals)
 
-    def _judge(self, signals: Signals, step: int) -> None:
+    def _judge(self, signals: Signals, step: int, rules: list[Rule] | None = None) -> None:
         reported = {f.cause for f in self.findings}
-        for rule in list(self.rules):
+        for rule in list(self.rules if rules is None else rules):
             try:
                 finding = rule(signals, self.config.thresholds)
             except Exception as exc:
@@ -289,6 +324,7 @@ class Session:
         self._detach()
 
     def _detach(self) -> None:
+        self._backward_hooks.remove()
         for probe in self.probes:
             try:
                 probe.detach()

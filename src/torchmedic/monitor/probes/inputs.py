@@ -46,10 +46,14 @@ def input_stats(x: torch.Tensor, config: MonitorConfig) -> dict[str, torch.Tenso
     return out
 
 
+STEPLESS_EVERY = 16  # training forwards between two checks of a loop that does not step: confirm checks name it
+# max_unstepped_forwards + (confirm - 1) * 16 = 64 forwards in
+
+
 class InputProbe(Probe):
     """One permanent forward pre-hook on the model (the only hook kept between sampled steps): it measures the
     input of the first training forward of a sampled step and of one evaluation forward per sampling interval,
-    and counts evaluation forwards run in train mode."""
+    counts evaluation forwards run in train mode, and training forwards since the last optimizer step."""
 
     name = "inputs"
 
@@ -74,6 +78,10 @@ class InputProbe(Probe):
         self.ctx.last_forward = next(FORWARDS)
         if torch.is_grad_enabled():
             self.ctx.forward_step = self.ctx.step + 1
+            self.ctx.unstepped += 1
+            first = self.ctx.config.thresholds.max_unstepped_forwards
+            if self.ctx.unstepped >= first and (self.ctx.unstepped - first) % STEPLESS_EVERY == 0:
+                self.ctx.stepless()
             record, self._record = self._record, None
             if record is not None:
                 x = first_tensor(args, kwargs)

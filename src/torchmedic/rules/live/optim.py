@@ -49,7 +49,11 @@ def missing_zero_grad(s: Signals, t: Thresholds) -> Claim | None:
 
 @rule("optim.not_updating", seen_by="live")
 def not_updating(s: Signals, t: Thresholds) -> Claim | None:
-    """The optimizer's step() cannot change the model: wrong parameters, or no gradient when it runs."""
+    """The optimizer's step() cannot change the model: wrong parameters, no gradient when it runs, or no step at
+    all (backward fills .grad, and nothing ever applies it)."""
+    unstepped = s.get(N.MONITOR_UNSTEPPED_FORWARDS)
+    if unstepped is not None:
+        return _never_steps(s, t, int(unstepped))
     foreign, unheld = s.get(N.OPTIM_FOREIGN, 0), s.get(N.OPTIM_UNHELD, 0)
     params, without = s.get(N.GRAD_PARAMS, 0), s.get(N.GRAD_NONE, 0)
     if foreign and unheld:
@@ -86,6 +90,33 @@ def not_updating(s: Signals, t: Thresholds) -> Claim | None:
             LOOP,
         )
     return None
+
+
+def _never_steps(s: Signals, t: Thresholds, unstepped: int) -> Claim | None:
+    """Forwards whose backward left gradients in .grad, and no step of the watched optimizer after them."""
+    backwards = s.get(N.GRAD_BACKWARDS, 0)
+    if unstepped < t.max_unstepped_forwards or not backwards:
+        return None  # no backward either: an evaluation or feature extraction with gradients on, not training
+    foreign, steps = s.get(N.MONITOR_FOREIGN_STEPS, 0), s.get(N.MONITOR_STEP, 0)
+    since = "since the last optimizer step" if steps else "and no optimizer step yet"
+    evidence = [
+        Evidence("training forwards since the optimizer last stepped", unstepped, "1 (a few when accumulating)"),
+        Evidence("backward passes through the model among the latest of them", backwards, "each followed by a step"),
+    ]
+    if foreign:
+        evidence.append(Evidence("steps of optimizers holding none of the model's parameters", foreign, "0"))
+        how = (f"an optimizer stepped {foreign} times meanwhile, but it holds none of this model's parameters: it "
+               "was built over another model (or over a copy made before training)")  # fmt: skip
+    else:
+        how = "optimizer.step() is never called (or is called on a branch the loop never reaches)"
+    return Claim(
+        SEEN_LIVE,
+        f"{unstepped} training forwards with backward {since}: the gradients fill .grad and nothing applies them, "
+        f"so the weights never change; {how}.",
+        evidence,
+        "Call optimizer.step() after loss.backward(), with an optimizer built over this model's parameters.",
+        "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n" + LOOP,
+    )
 
 
 @rule("optim.over_regularized", seen_by="live")
