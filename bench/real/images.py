@@ -456,7 +456,7 @@ def img_tf_mnist_zero_init_hidden_layer() -> Setup:
     return Setup(model, train, tf_cross_entropy, optimizer, held, "classification")
 
 
-@case(split="holdout", steps=300, source=TF_MNIST_THREAD)
+@case(split="dev", steps=300, source=TF_MNIST_THREAD)
 def img_fixed_tf_mnist_uniform_init_softmax_log() -> Setup:
     """The same TensorFlow MNIST net with the answer's fix: weights from `random_uniform(-0.01, 0.01)`. It keeps the
     tutorial's softmax in the model and takes the log in the loss, a correct pairing that looks like a double softmax.
@@ -495,7 +495,7 @@ def img_resnet_teacher_dropout_p1() -> Setup:
     return Setup(model, train, nn.CrossEntropyLoss(), optimizer, held, "classification")
 
 
-@case("data.low_variability", split="holdout", steps=200, source="https://github.com/keras-team/keras/issues/255")
+@case("data.low_variability", split="dev", steps=200, source="https://github.com/keras-team/keras/issues/255")
 def img_keras_cifar_cnn_int_division_zero_images() -> Setup:
     """A two-class screenshot classifier on the Keras cifar10 CNN never learns (loss 17.27, accuracy 0.5). The user
     found it: "normalizing" the uint8 array in place to [0, 1] kept it integer, so every pixel became 0. SGD lr=0.01,
@@ -539,7 +539,7 @@ def img_keras_mnist_dense1_sigmoid_bce() -> Setup:
     return Setup(model, train, keras_binary_crossentropy, _keras_adam(model), held, "classification", _rounded)
 
 
-@case("data.unshuffled", split="holdout", steps=132, source="https://github.com/pytorch/vision/issues/7818")
+@case("data.unshuffled", split="dev", steps=132, source="https://github.com/pytorch/vision/issues/7818")
 def img_aircraft_sorted_unshuffled() -> Setup:
     """FGVCAircraft's samples come ordered by class (0, 0, ..., 99, 99); trained through a DataLoader without
     shuffling, a classifier gives "much worse, biased" results. The maintainers: shuffle in the DataLoader. The
@@ -588,7 +588,7 @@ def img_fixed_cnn_slow_kick_in_adam() -> Setup:
     return Setup(model, train, nn.CrossEntropyLoss(), optimizer, held, "classification")
 
 
-@case("init.symmetric", split="holdout", steps=300, source="https://github.com/olddocks/caffe-facialkp/issues/1")
+@case("init.symmetric", split="dev", steps=300, source="https://github.com/olddocks/caffe-facialkp/issues/1")
 def img_caffe_facial_keypoints_no_weight_filler() -> Setup:
     """A Caffe facial-keypoint CNN predicts the same keypoints for every face. The user found the prototxt gives
     its layers only a `bias_filler`: with no `weight_filler`, Caffe fills every weight with 0. Solver as in the

@@ -505,7 +505,7 @@ def seg_unet_class_ids_divided_by_255() -> Setup:
     return Setup(model, train, nn.CrossEntropyLoss(), optimizer, held, task="segmentation")
 
 
-@case(split="holdout", steps=150, source="https://github.com/FrancoisPorcher/awesome-ai-tutorials/issues/3")
+@case(split="dev", steps=150, source="https://github.com/FrancoisPorcher/awesome-ai-tutorials/issues/3")
 def seg_fixed_unet_sigmoid_bce_dice_masks_scaled() -> Setup:
     """The brain-MRI tutorial U-Net (sigmoid in forward, BCELoss + Dice, Adamax lr=1e-3, batch 32) with the thread's
     fix: the 0/255 masks divided by 255 after augmentation, images normalized. Learns. Widths 64..512 divided by 16,
@@ -541,7 +541,7 @@ def seg_unet3plus_sigmoid_then_bce_with_logits() -> Setup:
     return Setup(model, train, nn.BCEWithLogitsLoss(), optimizer, held, task="segmentation")
 
 
-@case("arch.output_activation", split="holdout", steps=150,
+@case("arch.output_activation", split="dev", steps=150,
       source="https://github.com/mengcius/Surface-Defect-Detection/issues/3")  # fmt: skip
 def seg_defect_net_relu_before_bce_with_logits() -> Setup:
     """The Kolektor defect SegmentNet ends in Conv2d(1024, 1, 1) + ReLU; trained with BCEWithLogitsLoss it does not
@@ -580,7 +580,7 @@ def seg_fixed_mmseg_unet_mask_01() -> Setup:
     return Setup(model, train, nn.CrossEntropyLoss(ignore_index=255), optimizer, held, task="segmentation")
 
 
-@case("data.labels_unrelated", split="holdout", steps=200,
+@case("data.labels_unrelated", split="dev", steps=200,
       source="https://github.com/albumentations-team/albumentations/issues/397")  # fmt: skip
 def seg_unet_crop_flip_drawn_separately() -> Setup:
     """The user calls the spatial Compose (RandomCrop, flips, elastic) once on the image and once on the mask, so each
@@ -623,7 +623,7 @@ def seg_fc_densenet_binary_mask_divided_by_255() -> Setup:
     return Setup(model, train, nn.CrossEntropyLoss(), optimizer, held, task="segmentation")
 
 
-@case("arch.softmax_single_unit", split="holdout", steps=150,
+@case("arch.softmax_single_unit", split="dev", steps=150,
       source="https://github.com/alexgkendall/caffe-segnet/issues/31")  # fmt: skip
 def seg_segnet_single_class_softmax() -> Setup:
     """SegNet-Basic set up for one object class: num_output 1 in the classifier, object labelled 0, background 1 and

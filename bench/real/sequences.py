@@ -304,7 +304,7 @@ def seq_keras_lstm_softmax_one_unit() -> Setup:
     return Setup(model, train, nn.BCELoss(), keras_adam(model.parameters()), held, "binary")
 
 
-@case(split="holdout", steps=400, source="https://github.com/udacity/deep-learning-v2-pytorch/issues/9")
+@case(split="dev", steps=400, source="https://github.com/udacity/deep-learning-v2-pytorch/issues/9")
 def seq_fixed_lstm_sentiment_last_step() -> Setup:
     """The Udacity sentiment LSTM as fixed after the issue: the LSTM output is stacked (batch*seq, hidden), a single
     sigmoid unit and BCELoss replace the 2-way head, and view(batch, -1)[:, -1] keeps each review's last step.
@@ -414,7 +414,7 @@ class AttentionBiLSTM(nn.Module):
 
 @case(
     "arch.batch_mixing",
-    split="holdout",
+    split="dev",
     steps=360,
     source="https://github.com/Ligouhai-bigone/Sentiment-Analysis-Chinese-pytorch/issues/1",
 )
@@ -527,7 +527,7 @@ class RowLSTM(nn.Module):
         return self.classifier(out[:, -1, :])  # "last step" is the last row of every image seen so far: (N, H)
 
 
-@case("arch.batch_mixing", split="holdout", steps=300, source="https://github.com/pytorch/pytorch/issues/1538")
+@case("arch.batch_mixing", split="dev", steps=300, source="https://github.com/pytorch/pytorch/issues/1538")
 def seq_lstm_rows_seq_first() -> Setup:
     """An LSTM classifying MNIST row by row gave a different result with batch_first=True commented out: nn.LSTM
     then reads the batch of 100 images as 100 time steps of 28 rows each, so out[:, -1, :] is the (blank) last row
@@ -624,7 +624,7 @@ class TokenTransformerRegressor(nn.Module):
         return self.head(self.encoder(h)[:, 0])  # [CLS]: (N, D) -> logits (N, 1)
 
 
-@case("loss.shape_broadcast", split="holdout", steps=200, source="https://github.com/deepset-ai/FARM/issues/229")
+@case("loss.shape_broadcast", split="dev", steps=200, source="https://github.com/deepset-ai/FARM/issues/229")
 def seq_transformer_regressor_squeezed_logits() -> Setup:
     """FARM's document regression (labels 0 to 16) warned "Using a target size ([32, 1]) that is different to the
     input size ([32])": the maintainer found the regression head squeezing its (batch, 1) logits before MSELoss
@@ -714,7 +714,7 @@ class SumTransformer(nn.Module):
         return self.output_layer(x.mean(dim=1))  # (N, E) -> (N, 1)
 
 
-@case(split="holdout", steps=400, source="https://github.com/Exorust/TorchLeet/issues/5")
+@case(split="dev", steps=400, source="https://github.com/Exorust/TorchLeet/issues/5")
 def seq_fixed_transformer_encoder_batch_first() -> Setup:
     """TorchLeet's Transformer exercise (predict the sum of a random sequence) had high training and test error: the
     issue, confirmed by the maintainer, found nn.TransformerEncoderLayer at its default batch_first=False for

@@ -363,7 +363,7 @@ def tab_cube_raw_inputs_and_targets() -> Setup:
 
 @case(
     "arch.softmax_single_unit",
-    split="holdout",
+    split="dev",
     steps=600,
     source="https://stats.stackexchange.com/revisions/2bda6552-783b-4fb7-ba2b-a03d2266e69b/view-source",
 )
@@ -408,7 +408,7 @@ def tab_multilabel_sparse_all_zeros() -> Setup:
     return setup(d, model, keras_binary_crossentropy, keras_adam(model), "multilabel", 32, threshold_half)
 
 
-@case("loss.shape_broadcast", split="holdout", steps=600, source="https://github.com/deepset-ai/FARM/issues/229")
+@case("loss.shape_broadcast", split="dev", steps=600, source="https://github.com/deepset-ai/FARM/issues/229")
 def tab_head_squeezed_logits_broadcast() -> Setup:
     """FARM regression (labels 0..16) with RegressionHead([768, 1]): the head squeezed its logits to [32] while the
     labels stayed [32, 1], so MSELoss broadcast to [32, 32] (the warning in the report). The maintainer's fix
@@ -449,7 +449,7 @@ def tab_keras_relu_output_binary() -> Setup:
 
 
 @case(
-    split="holdout",
+    split="dev",
     steps=800,
     source="https://discuss.pytorch.org/t/neural-network-could-not-learn-on-this-type-of-data-why/96648/5",
 )
@@ -491,7 +491,7 @@ def tab_keras_conv1d_softmax_one_unit() -> Setup:
 
 @case(
     "loss.shape_broadcast",
-    split="holdout",
+    split="dev",
     steps=300,
     source="https://discuss.pytorch.org/t/why-the-model-fail-to-converge-without-a-manul-weight-initialization/50431",
 )
