@@ -387,6 +387,28 @@ def test_stepless_loop_table(forwards: int, backwards: int, foreign: int, named:
         assert ("holds none of this model's parameters" in finding.summary) is bool(foreign)
 
 
+ZEROED_OUTPUTS = [  # (the module that returned the output, named?, the mechanism the summary names)
+    ("ReLU", True, "the ReLU that produces the model's output"),
+    ("", True, "an op after the last layer"),  # F.relu in forward: not seen, so not named as a ReLU
+    (None, True, "an op after the last layer"),  # not measured yet
+    ("Softmax", False, ""),  # probabilities that underflow to exactly 0 are no ReLU
+    ("Linear", False, ""),
+]
+
+
+@pytest.mark.parametrize(("final", "named", "mechanism"), ZEROED_OUTPUTS)
+def test_zeroed_logits_name_only_the_layer_seen(final: str | None, named: bool, mechanism: str) -> None:
+    from torchmedic.rules.live.arch import output_activation
+
+    seen = {} if final is None else {"output__final_module": final}
+    s = signals(output__min=0.0, output__max=3.0, output__zero_fraction=0.6, target__kind="index", output__units=10,
+                output__row_sum_dev=4.0, **seen)  # fmt: skip
+    finding = output_activation(s, RULES)
+    assert (finding is not None) is named
+    if finding is not None:
+        assert mechanism in finding.summary
+
+
 def test_lr_too_low_needs_a_trend_and_a_flat_loss() -> None:
     from torchmedic.rules.live.lr import too_low
 

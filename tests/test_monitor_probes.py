@@ -147,3 +147,36 @@ def test_load_probe_counts_missing_keys() -> None:
     assert close(s.get("load.missing_fraction"), len(result.missing_keys) / expected)
     assert s.get("load.missing") == len(result.missing_keys) >= 4
     assert s.get("load.missing_keys")[:1] == ["1.weight"]
+
+
+class FunctionalHead(nn.Module):
+    """A Linear whose output forward clamps with a function, not a module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.fc(x))
+
+
+@pytest.mark.parametrize(
+    ("model", "final"),
+    [
+        (nn.Sequential(nn.Linear(12, 5), nn.Softmax(dim=1)), "Softmax"),
+        (nn.Sequential(nn.Linear(12, 5), nn.ReLU()), "ReLU"),
+        (nn.Sequential(nn.Linear(12, 5)), "Linear"),
+        (FunctionalHead(), ""),
+    ],
+)
+def test_final_module_is_the_layer_that_returned_the_output(model: nn.Module, final: str) -> None:
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hooks = len(model._forward_hooks)
+    with Monitor(model, opt, config=MonitorConfig(every=1)) as monitor:
+        for _ in range(3):
+            opt.zero_grad()
+            F.cross_entropy(model(torch.randn(8, 12)), torch.randint(0, 5, (8,))).backward()
+            opt.step()
+        assert monitor.signals.get("output.final_module") == final
+    assert len(model._forward_hooks) == hooks
+    assert all(not m._forward_hooks for m in model.modules())

@@ -27,6 +27,7 @@ from torchmedic.monitor.probes.activations import ActivationProbe
 from torchmedic.monitor.probes.base import Handles, Probe
 from torchmedic.monitor.probes.batchnorm import BatchNormProbe
 from torchmedic.monitor.probes.carried_grads import CarriedGradProbe
+from torchmedic.monitor.probes.final_module import FinalModuleProbe
 from torchmedic.monitor.probes.grads import GradProbe
 from torchmedic.monitor.probes.inputs import InputProbe
 from torchmedic.monitor.probes.loading import LoadEvent, LoadProbe
@@ -88,6 +89,7 @@ class Session:
             BatchNormProbe(self.ctx),
             InputProbe(self.ctx),
             OutputProbe(self.ctx),
+            FinalModuleProbe(self.ctx),
         ]
         if config.updates:
             self.probes.append(UpdateProbe(self.ctx))

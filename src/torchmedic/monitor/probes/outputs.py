@@ -59,13 +59,13 @@ class OutputProbe(Probe):
             record.note(N.LOSS_KIND, record.loss_kind)
         o, t = record.outputs, record.targets
         if o is not None and o.is_floating_point() and o.numel() > 0:
-            self._outputs(record, o.detach())
+            self._outputs(record, o.detach(), t)
         if t is not None and t.numel() > 0:
             self._targets(record, t.detach(), o)
         if o is not None and t is not None and o.is_floating_point():
             self._pairs(record, o.detach(), t.detach())
 
-    def _outputs(self, record: StepRecord, o: torch.Tensor) -> None:
+    def _outputs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor | None) -> None:
         of = o.float()
         record.note(N.OUTPUT_SHAPE, list(o.shape))
         record.note(N.OUTPUT_UNITS, int(o.shape[1]) if o.dim() >= 2 else 1)
@@ -77,9 +77,10 @@ class OutputProbe(Probe):
         record.put(N.OUTPUT_BETWEEN_STD, stats.between_sample_std_tensor(of))
         record.put(N.OUTPUT_ZERO_FRACTION, (of == 0).float().mean())
         record.put(N.OUTPUT_FINITE, torch.isfinite(mean) & torch.isfinite(std))  # one NaN/Inf spoils both
-        if o.dim() == 2 and o.shape[1] >= 2:  # rows of probabilities sum to 1; rows of log-probabilities to 0 in exp
-            record.put(N.OUTPUT_ROW_SUM_DEV, (of.sum(dim=1) - 1).abs().mean())
-            record.put(N.OUTPUT_LOGSUMEXP_DEV, of.logsumexp(dim=1).abs().mean())
+        dim = class_dim(o, t)
+        if dim is not None:  # probabilities sum to 1 over the classes (per pixel, per step); log-probabilities in exp
+            record.put(N.OUTPUT_ROW_SUM_DEV, (of.sum(dim=dim) - 1).abs().mean())
+            record.put(N.OUTPUT_LOGSUMEXP_DEV, of.logsumexp(dim=dim).abs().mean())
 
     def _targets(self, record: StepRecord, t: torch.Tensor, o: torch.Tensor | None) -> None:
         index = not t.is_floating_point() and not t.is_complex()

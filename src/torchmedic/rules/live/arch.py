@@ -10,6 +10,7 @@ from torchmedic.signals import Signals
 from torchmedic.thresholds import Thresholds
 
 RAW = "return self.fc(x)  # no activation on the output layer"
+ZEROING = frozenset({"ReLU", "ReLU6", "Hardtanh", "Threshold", "Softplus"})  # final modules whose output can be 0
 
 
 @rule("arch.output_activation", seen_by="live")
@@ -24,11 +25,11 @@ def output_activation(s: Signals, t: Thresholds) -> Claim | None:
     if kind == "index" and units >= 2:
         if (number(s, N.OUTPUT_ROW_SUM_DEV) or 1.0) <= t.max_row_sum_dev:
             return None  # probabilities: loss.double_softmax
-        if low == 0 and zeros >= t.min_zero_logits:
+        if low == 0 and zeros >= t.min_zero_logits and _may_clamp_at_zero(s):
             return _finding(
-                f"{zeros:.0%} of the logits are exactly 0: a ReLU on the output layer zeroes them "
-                "and their gradient, so those classes can never win.",
-                evidence + [Evidence("share of logits exactly 0", zeros, "~0")],
+                f"{zeros:.0%} of the logits are exactly 0: {_zeroing(s)} zeroes them and their gradient, so those "
+                "classes can never win.",
+                evidence + [Evidence("share of logits exactly 0", zeros, "~0"), *_final_evidence(s)],
             )
         if low >= 0 and high <= 1:
             return _finding(
@@ -40,11 +41,11 @@ def output_activation(s: Signals, t: Thresholds) -> Claim | None:
     if kind != "float" or s.get(N.TARGET_BINARY_FRACTION) == 1.0:
         return None
     negative, above = number(s, N.TARGET_NEGATIVE_FRACTION) or 0, number(s, N.TARGET_ABOVE_ONE_FRACTION) or 0
-    if low == 0 and zeros >= t.min_zero_logits and negative >= t.min_unreachable:
+    if low == 0 and zeros >= t.min_zero_logits and negative >= t.min_unreachable and _may_clamp_at_zero(s):
         return _finding(
             f"the outputs are never negative ({zeros:.0%} exactly 0) while {negative:.0%} of the targets "
-            "are: a ReLU on the output layer.",
-            evidence + [Evidence("targets below the output's range", negative, "0")],
+            f"are: {_zeroing(s)} clamps them at 0.",
+            evidence + [Evidence("targets below the output's range", negative, "0"), *_final_evidence(s)],
         )
     if 1 - t.bound_margin <= high <= 1 and above >= t.min_unreachable:
         return _finding(
@@ -53,6 +54,28 @@ def output_activation(s: Signals, t: Thresholds) -> Claim | None:
             evidence + [Evidence("targets above the output's range", above, "0")],
         )
     return None
+
+
+def _may_clamp_at_zero(s: Signals) -> bool:
+    """Outputs clamped at exactly 0 come from a zeroing layer, or from an op in forward the monitor cannot see; a
+    final module of another kind (a Softmax whose probabilities underflow, a Linear) rules the claim out."""
+    final = s.get(N.OUTPUT_FINAL_MODULE)
+    return final is None or final == "" or final in ZEROING
+
+
+def _zeroing(s: Signals) -> str:
+    """The mechanism as it was seen: the final module by name, or what the output's values show."""
+    final = s.get(N.OUTPUT_FINAL_MODULE)
+    if final:
+        return f"the {final} that produces the model's output"
+    return "an op after the last layer (a relu or clamp in forward)"
+
+
+def _final_evidence(s: Signals) -> list[Evidence]:
+    final = s.get(N.OUTPUT_FINAL_MODULE)
+    if final is None:
+        return []
+    return [Evidence("layer that returns the output", final or "an op in forward", "a Linear or Conv (raw scores)")]
 
 
 def _finding(summary: str, evidence: list[Evidence]) -> Claim:
