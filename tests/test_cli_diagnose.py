@@ -67,7 +67,10 @@ def test_findings_exit_1_with_a_setup_function(tmp_path: Path, capsys: pytest.Ca
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [(HEADER + "model = 1\n", "defines no loader, loss_fn"), ("raise ValueError('boom')\n", "raised while loading")],
+    [
+        (HEADER + "model = 1\n", "defines no loader, loss_fn"),
+        ("raise ValueError('boom')\n", "raised before its first optimizer step: ValueError: boom"),
+    ],
 )
 def test_bad_files_exit_2(tmp_path: Path, text: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diagnose", write(tmp_path, text)]) == 2

@@ -74,7 +74,7 @@ def handle(args: argparse.Namespace) -> int:
     status, crashed, stopped = _run_script(script, args.args, monitor)
     findings = monitor.findings
     if not quiet:
-        print(_summary(monitor, findings, stopped), file=sys.stderr)
+        print(summary(monitor, findings, stopped), file=sys.stderr)
     if args.json and not quiet:
         report = {
             "script": str(script),
@@ -118,7 +118,7 @@ def _run_script(script: Path, argv: list[str], monitor: AutoMonitor) -> tuple[An
     return status, crashed, stopped
 
 
-def _summary(monitor: AutoMonitor, findings: list[Finding], stopped: bool) -> str:
+def summary(monitor: AutoMonitor, findings: list[Finding], stopped: bool) -> str:
     steps = monitor.steps
     if not monitor.sessions:
         if not findings:

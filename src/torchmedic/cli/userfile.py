@@ -7,6 +7,7 @@ The file runs with `__name__ == "__torchmedic__"`, so an `if __name__ == "__main
 
 from __future__ import annotations
 
+import ast
 import runpy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ ALIASES = {
     "loss_fn": ("loss_fn", "criterion", "loss"),
     "optimizer": ("optimizer", "opt"),
 }
+DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+TRAINING_CALLS = ("backward", "step")  # a file calling these at module level trains when loaded: a script
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,39 @@ def load(path: str) -> UserSetup:
         raise InputError(f"{path} called sys.exit({exc.code}) while loading") from exc
     except Exception as exc:
         raise InputError(f"{path} raised while loading: {type(exc).__name__}: {exc}") from exc
+    return from_namespace(namespace, path)
+
+
+def declares_setup(path: str) -> bool:
+    """Whether the file names its setup for torchmedic: a top-level `setup()` function, or top-level assignments of
+    a model, a loader and a loss with no training outside functions and the `__main__` block. Any other file is a
+    training script, run until its first optimizer step (`torchmedic.capture`)."""
+    try:
+        tree = ast.parse(Path(path).read_text(), filename=path)
+    except (OSError, SyntaxError, ValueError):
+        return True  # let load() report the error in its own words
+    if any(isinstance(node, ast.FunctionDef) and node.name == "setup" for node in tree.body):
+        return True
+    top = [node for node in tree.body if not isinstance(node, DEFINITIONS) and not _is_main_block(node)]
+    assigned = {n.id for node in top if isinstance(node, (ast.Assign, ast.AnnAssign)) for n in ast.walk(node)
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}  # fmt: skip
+    trains = any(isinstance(n, ast.Attribute) and n.attr in TRAINING_CALLS for node in top for n in ast.walk(node))
+    return not trains and all(assigned & set(ALIASES[key]) for key in ("model", "loader", "loss_fn"))
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    """`if __name__ == "__main__":`"""
+    test = node.test if isinstance(node, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
+
+
+def from_namespace(namespace: Mapping[str, Any], path: str) -> UserSetup:
+    """The setup a file's globals define, by name or through its setup() function."""
     if callable(namespace.get("setup")):
         try:
             returned = namespace["setup"]()

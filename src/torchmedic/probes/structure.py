@@ -10,6 +10,7 @@ from torch import nn
 
 from torchmedic import signal_names as N
 from torchmedic.batch import consumed_output
+from torchmedic.clone import unwrap
 from torchmedic.context import Context
 from torchmedic.layers import weight_gain, weight_layers
 from torchmedic.lines import module_ref
@@ -39,7 +40,7 @@ def nonfinite_tensors(model: nn.Module) -> dict[str, int]:
 @probe("structure", order=20)
 def structure(ctx: Context) -> None:
     s, model, spec = ctx.signals, ctx.base, ctx.spec
-    named = dict(model.named_parameters())
+    named = dict(unwrap(model).named_parameters())  # names as the optimizer recipe holds them
     trainable = {n for n, p in named.items() if p.requires_grad}
     s.emit(N.MODEL_CLASS, type(ctx.model).__name__)
     s.emit(N.MODEL_PARAMS, sum(p.numel() for p in named.values()))
