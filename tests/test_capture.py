@@ -113,6 +113,40 @@ train()
 )
 
 
+STALE_OPTIMIZER = (
+    DATA
+    + """
+def build():
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+if __name__ == "__main__":
+    x, y = digits()
+    loader = DataLoader(TensorDataset(x.view(-1, 64), y), batch_size=32, shuffle=True)
+    model = build()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = build()  # rebuilt after the optimizer: the optimizer holds the first instance's parameters
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+"""
+)
+
+NEVER_STEPS = (
+    DATA
+    + """
+if __name__ == "__main__":
+    x, y = digits()
+    loader = DataLoader(TensorDataset(x.view(-1, 64), y), batch_size=64)
+    model = nn.Linear(64, 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for xb, yb in loader:
+        optimizer.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+"""
+)
+
+
 def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "train.py"
     path.write_text(text)
@@ -178,6 +212,23 @@ def test_a_loss_written_by_hand_is_named_as_what_could_not_be_captured(
     err = capsys.readouterr().err
     assert "no loss call was seen" in err and "setup() function" in err
     assert (global_hooks(), patched_functions()) == (hooks, functions)
+
+
+def test_an_optimizer_over_another_instance_is_captured_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["diagnose", "--json", "-", write(tmp_path, STALE_OPTIMIZER)])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert data["findings"][0]["cause"] == "optim.not_updating"
+    assert data["findings"][0]["verification"]["verdict"] == "gone"  # the fix, tried on a copy, made it learn
+    assert any("holds none of the Adam's parameters" in note for note in data["notes"])
+
+
+def test_a_script_that_never_steps_is_told_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diagnose", write(tmp_path, NEVER_STEPS)]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "called backward() 29 times and never optimizer.step()" in out
 
 
 def test_a_script_that_raises_before_its_first_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchmedic.batch import BatchKeys
+from torchmedic.batch import BatchKeys, primary_output
 from torchmedic.capture.adapters import ViewedModel, ViewedTargets
 from torchmedic.capture.recorder import LossCall, Recorder
 from torchmedic.capture.views import ACTIVATIONS, View, element, find_view, same
@@ -40,9 +40,9 @@ class Captured:
 
 def captured_setup(recorder: Recorder, optimizer: torch.optim.Optimizer) -> Captured:
     """The setup of the script's first optimizer step; CaptureError names the part that cannot be read."""
-    model = _model(recorder, optimizer)
-    call = recorder.calls[id(model)]
     loss = _loss(recorder)
+    model = _model(recorder, optimizer, loss)
+    call = recorder.calls[id(model)]
     if recorder.batch is None:
         raise CaptureError("the batches did not come from a torch DataLoader, so there is no loader to diagnose")
     loader, batch = recorder.batch.loader, recorder.batch.batch
@@ -58,8 +58,10 @@ def captured_setup(recorder: Recorder, optimizer: torch.optim.Optimizer) -> Capt
     inner_in, inner_out = View(None, None, inputs.shape, inputs.dtype), outputs
     wrapped = ViewedModel(model, inner_in, inner_out) if inner_in.changes_tensor or outputs != View() else model
     _check_value(loss, loss_fn, outputs(call.output), element(batch, targets.key))
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    ran = "it ran with" if any(id(p) in held for p in model.parameters()) else "it holds none of"
     notes = [
-        f"captured at the script's first optimizer step: model {type(model).__name__} (it ran with the "
+        f"captured at the script's first optimizer step: model {type(model).__name__} ({ran} the "
         f"{type(optimizer).__name__}'s parameters), loss {_loss_name(loss)}, loader {type(loader).__name__}",
         f"the script calls loss({outputs.describe('output')}, {targets.describe('batch')}) on "
         f"output = model({inputs.describe('batch')})",
@@ -67,15 +69,26 @@ def captured_setup(recorder: Recorder, optimizer: torch.optim.Optimizer) -> Capt
     return Captured(wrapped, loader, loss_fn, optimizer, keys, notes)
 
 
-def _model(recorder: Recorder, optimizer: torch.optim.Optimizer) -> nn.Module:
+def _model(recorder: Recorder, optimizer: torch.optim.Optimizer, loss: LossCall) -> nn.Module:
+    """The top-level module sharing most parameters with the optimizer; when none shares any (an optimizer built
+    over another instance), the one whose output went into the loss, so that diagnose() sees the mismatch."""
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     shared = [(sum(id(p) in held for p in c.module.parameters()), c.module) for c in recorder.calls.values()]
     best = max(shared, key=lambda pair: pair[0], default=(0, None))
-    if best[1] is None or best[0] == 0:
+    if best[1] is not None and best[0] > 0:
+        return best[1]
+    feeding = [c.module for c in recorder.calls.values() if _output_feeds(loss.result, c.output)]
+    if not feeding:
         raise CaptureError(
-            f"no module whose forward ran before the first step holds the {type(optimizer).__name__}'s parameters"
+            f"no module whose forward ran before the first step holds the {type(optimizer).__name__}'s parameters "
+            "or produced the loss's input"
         )
-    return best[1]
+    return feeding[-1]
+
+
+def _output_feeds(root: torch.Tensor, output: Any) -> bool:
+    out = primary_output(output)
+    return isinstance(out, torch.Tensor) and out.grad_fn is not None and _feeds(root, out)
 
 
 def _loss(recorder: Recorder) -> LossCall:

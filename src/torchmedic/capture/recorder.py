@@ -71,6 +71,7 @@ class Recorder:
         self.roots: deque[torch.Tensor] = deque(maxlen=KEEP)
         self.batch: BatchSeen | None = None
         self.stepped = False
+        self.backwards = 0  # backward() calls before the first step
         self._later: Callable[[], None] | None = None
         self._depth = 0
         self._loaders: weakref.WeakKeyDictionary[Any, weakref.ref[DataLoader[Any]]] = weakref.WeakKeyDictionary()
@@ -149,6 +150,7 @@ class Recorder:
         @functools.wraps(fn)
         def backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
             if not self.stepped:
+                self.backwards += 1
                 roots = [tensors] if isinstance(tensors, torch.Tensor) else list(tensors)
                 self.roots.extend(t for t in roots if isinstance(t, torch.Tensor))
             return fn(tensors, *args, **kwargs)

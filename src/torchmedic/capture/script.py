@@ -34,6 +34,7 @@ class ScriptEnd:
     namespace: dict[str, Any] | None = None
     status: Any = None
     error: BaseException | None = None
+    backwards: int = 0  # backward() calls seen before the first step (or in the whole run, if it never stepped)
 
 
 def run_until_first_step(
@@ -74,5 +75,6 @@ def run_until_first_step(
     finally:
         recorder.uninstall()
         recorder.forget()
+        end.backwards = recorder.backwards
         sys.argv, sys.path[:] = saved_argv, saved_path
     return end

@@ -116,6 +116,16 @@ def _run_script(console: Console, args: argparse.Namespace) -> int:
                          f"{end.error}")  # fmt: skip
     if end.namespace is None:
         raise InputError(f"{args.file} exited (status {end.status!r}) before its first optimizer step. {SETUP_FORM}")
-    setup = from_namespace(end.namespace, args.file)  # no step, but the file may still name a setup
+    try:
+        setup = from_namespace(end.namespace, args.file)  # no step, but the file may still name a setup
+    except InputError:
+        if not end.backwards:
+            raise
+        console.print(
+            f"torchmedic: {args.file} called backward() {end.backwards} times and never optimizer.step(): the "
+            "gradients are computed and thrown away, so the model cannot learn (optim.not_updating). Call "
+            "optimizer.step() after loss.backward() in every iteration."
+        )
+        return EXIT_FINDINGS
     report = _diagnosed(console, args, setup.model, setup.loader, setup.loss_fn, setup.optimizer)
     return _finish(console, args, report)

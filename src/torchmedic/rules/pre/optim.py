@@ -82,8 +82,9 @@ def not_updating(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         return Claim(
             SEEN,
             f"the optimizer {what}, so step() never changes the model.",
-            evidence,
+            evidence + symptom_evidence(v, t),
             "Build the optimizer from the model you train, after every change to it.",
+            verification=check,
         )
     if s.get(N.LOSS_REQUIRES_GRAD_GRAPH) is False or s.get(N.TRIAL_ERROR):
         return Claim(
