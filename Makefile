@@ -9,7 +9,7 @@ STAMP := $(VENV)/.torchmedic-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,demo,vision,plot,tensorboard,lightning,bench]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,vision,plot,tensorboard,lightning,bench,transformers]'
 	touch $(STAMP)
 
 demo: $(STAMP)
