@@ -480,3 +480,25 @@ def test_failing_sink_is_dropped_with_a_warning(tmp_path: Any) -> None:
             loop(model, opt, 10, monitor, zero_grad=False)
     assert [f.cause for f in monitor.findings] == ["optim.missing_zero_grad"]
     assert '"type": "finding"' in (tmp_path / "torchmedic-events.jsonl").read_text()  # the other sink goes on
+
+
+def test_monitor_names_a_grad_scaler_that_never_steps() -> None:
+    """Raw inputs of ~3000 overflow float16 in forward: every GradScaler step is skipped, at any loss scale."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    scaler = torch.amp.GradScaler("cpu")
+    x, y = torch.randn(64, 20) * 3000, torch.randint(0, 3, (64,))
+    original = torch.amp.GradScaler.step
+    with Monitor(model, opt) as monitor:
+        for _ in range(100):
+            opt.zero_grad()
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = F.cross_entropy(model(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+    assert torch.amp.GradScaler.step is original
+    assert [f.cause for f in monitor.findings] == ["optim.not_updating"]
+    assert "GradScaler skipped" in monitor.findings[0].summary
+    assert monitor.step <= 1  # at most the first step, before the weights turned non-finite

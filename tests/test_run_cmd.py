@@ -217,3 +217,42 @@ def test_a_loop_that_never_steps_is_named(tmp_path: Path, capsys: pytest.Capture
     assert "optim.not_updating" in err and "no optimizer step yet" in err and "step() is never called" in err
     forwards = int(err.split(" training forwards with backward")[0].rsplit(None, 1)[-1])
     assert forwards <= 100
+
+
+AMP = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 3))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+scaler = torch.amp.GradScaler("cpu")
+x, y = torch.randn(256, 20) * {scale}, torch.randint(0, 3, (256,))
+for i in range(120):
+    optimizer.zero_grad()
+    with torch.autocast("cpu", dtype=torch.float16):
+        loss = F.cross_entropy(model(x[i % 4 * 64 :][:64]), y[i % 4 * 64 :][:64])
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+"""
+
+
+@pytest.mark.parametrize("overflows", [False, True])
+def test_a_grad_scaler_that_skips_every_step_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overflows: bool
+) -> None:
+    """fp16 autocast with a GradScaler: a few skipped steps are calibration, a scaler that never steps is not."""
+    before, original = globals_now(), torch.amp.GradScaler.step
+    path = tmp_path / "train.py"
+    path.write_text(AMP.format(scale=3000 if overflows else 1))  # raw inputs of ~3000 overflow float16 in forward
+    code = main(["run", str(path)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert globals_now() == before and torch.amp.GradScaler.step is original
+    if not overflows:
+        assert code == 0 and "120 optimizer steps" in err and "no findings" in err
+        return
+    assert code == 1 and "optim.not_updating" in err and "the GradScaler skipped" in err
+    skipped = int(err.split("the GradScaler skipped ")[1].split()[0])
+    assert 32 <= skipped <= 100

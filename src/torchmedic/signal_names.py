@@ -185,6 +185,8 @@ MONITOR_STEP = _name("monitor.step")
 MONITOR_STOP = _name("monitor.stop")
 MONITOR_UNSTEPPED_FORWARDS = _name("monitor.unstepped_forwards")  # training forwards since the last step
 MONITOR_FOREIGN_STEPS = _name("monitor.foreign_steps")  # ... and steps of optimizers holding none of the model
+MONITOR_SKIPPED_STEPS = _name("monitor.skipped_steps")  # ... and steps a GradScaler skipped (inf/NaN gradients)
+MONITOR_LOSS_SCALE = _name("monitor.loss_scale")  # the GradScaler's scale at its latest skipped step
 
 # --- optim.* ---
 OPTIM_CLASS = _name("optim.class")

@@ -25,6 +25,7 @@ from torchmedic.monitor.config import MonitorConfig
 from torchmedic.monitor.monitor import make_sinks
 from torchmedic.monitor.probes.base import Handles
 from torchmedic.monitor.probes.loading import LoadEvent
+from torchmedic.monitor.scaler import ScalerWatch
 from torchmedic.monitor.session import Session, Sink
 from torchmedic.signals import Signals
 
@@ -87,6 +88,8 @@ class AutoMonitor:
         self._unstepped: dict[int, int] = {}  # id(module) -> training forwards before any optimizer step
         self.stepless: Session | None = None  # watches a model that trains without any optimizer step
         self._sinks: list[Sink] = []
+        self._skipped: tuple[int, float | None] = (0, None)  # GradScaler skips (and scale) before any session
+        self._scalers = ScalerWatch(self._step_skipped)
         self._hooks, self._discovery = Handles(), Handles()
         self._patched: list[tuple[Any, str, Any]] = []
 
@@ -99,6 +102,7 @@ class AutoMonitor:
         for name in LOSSES:
             self._patch(F, name, self._loss_wrapper(name, getattr(F, name)))
         self._patch(nn.Module, "load_state_dict", self._load_wrapper(nn.Module.load_state_dict))
+        self._scalers.install()
 
     def close(self) -> None:
         """Close every session (reading its last sampled step), remove the hooks and undo the patches."""
@@ -110,6 +114,7 @@ class AutoMonitor:
         finally:
             self._hooks.remove()
             self._discovery.remove()
+            self._scalers.remove()
             while self._patched:
                 owner, name, original = self._patched.pop()
                 setattr(owner, name, original)
@@ -192,6 +197,15 @@ class AutoMonitor:
             self._discovery.remove()
             self._candidates.clear()
 
+    def _step_skipped(self, optimizer: torch.optim.Optimizer, scale: float) -> None:
+        """A GradScaler skipped `optimizer`'s step: its session counts it, else the stepless one, else it is kept
+        for the session that will watch the model."""
+        session = next((s for ref, s in self.sessions if ref() is optimizer), self.stepless)
+        if session is not None:
+            session.step_skipped(scale)
+        else:
+            self._skipped = (self._skipped[0] + 1, scale)
+
     def _discover(self) -> None:
         """Install the global forward hooks that find top-level modules (they slow every module call a little)."""
         self._discovery_steps = 0
@@ -218,6 +232,7 @@ class AutoMonitor:
         self.stepless = Session(model, None, self.config, on_finding=self.on_finding, stop_on=self.stop_on, sinks=sinks)
         self.stepless.start()
         self.stepless.ctx.unstepped = forwards - 1  # this forward's own hook, just attached, counts it again
+        self.stepless.ctx.skipped_steps, self.stepless.ctx.loss_scale = self._skipped
         self._unstepped.clear()
 
     def _leave(self, module: nn.Module, args: Any, output: Any) -> None:

@@ -48,6 +48,8 @@ class Context:
         self.forward_step: int | None = None  # the step the latest training forward belongs to
         self.unstepped = 0  # training forwards since the last step of the watched optimizer
         self.foreign_steps = 0  # ... and steps, meanwhile, of optimizers holding none of the model's parameters
+        self.skipped_steps = 0  # ... and steps a GradScaler skipped because the gradients were not finite
+        self.loss_scale: float | None = None  # the GradScaler's scale at the latest skipped step
         self.refresh()
 
     @property

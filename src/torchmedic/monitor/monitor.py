@@ -20,6 +20,7 @@ from torchmedic.monitor.config import MonitorConfig
 from torchmedic.monitor.events import EventLog
 from torchmedic.monitor.probes.base import Handles
 from torchmedic.monitor.probes.loading import LoadEvent
+from torchmedic.monitor.scaler import ScalerWatch
 from torchmedic.monitor.session import Session, Sink, StopTraining
 from torchmedic.monitor.tensorboard import TensorBoardLog, tensorboard_writer
 from torchmedic.signals import Signals
@@ -107,6 +108,7 @@ class Monitor:
         )
         self._header = header
         self._handles = Handles()
+        self._scalers = ScalerWatch(self._step_skipped)
         self._bound = optimizer is not None
         self._started = False
 
@@ -134,6 +136,7 @@ class Monitor:
         else:
             self._handles.add(register_optimizer_step_pre_hook(self._before_step))
             self._handles.add(register_optimizer_step_post_hook(self._after_step))
+        self._scalers.install()
         self._session.start()
 
     def close(self) -> None:
@@ -142,6 +145,7 @@ class Monitor:
             self._session.close()
         finally:
             self._handles.remove()
+            self._scalers.remove()
 
     # ---- what the loop calls ------------------------------------------------------------------------------------
     def log(self, loss: Any = None, outputs: Any = None, targets: Any = None) -> None:
@@ -181,6 +185,10 @@ class Monitor:
         self._session.bind(optimizer)
         self._bound = True
         return True
+
+    def _step_skipped(self, optimizer: torch.optim.Optimizer, scale: float) -> None:
+        if self._watches(optimizer):
+            self._session.step_skipped(scale)
 
     def _before_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         if self._watches(optimizer):

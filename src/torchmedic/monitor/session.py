@@ -189,12 +189,17 @@ class Session:
 
     def model_stepped(self) -> None:
         """An optimizer holding the model's parameters (this one or another) stepped: the loop does step."""
-        self.ctx.unstepped = self.ctx.foreign_steps = 0
+        self.ctx.unstepped = self.ctx.foreign_steps = self.ctx.skipped_steps = 0
         self._backward_hooks.remove()
 
     def foreign_step(self) -> None:
         """An optimizer that holds none of the model's parameters stepped."""
         self.ctx.foreign_steps += 1
+
+    def step_skipped(self, scale: float) -> None:
+        """A GradScaler skipped this model's step (its gradients held inf or NaN at loss scale `scale`)."""
+        self.ctx.skipped_steps += 1
+        self.ctx.loss_scale = scale
 
     def log(self, loss: Any = None, outputs: Any = None, targets: Any = None, loss_kind: str | None = None) -> None:
         """Give the open sampled step the loss, the model's outputs and the targets (all optional)."""
@@ -235,6 +240,9 @@ class Session:
         signals = Signals()
         signals.emit(N.MONITOR_UNSTEPPED_FORWARDS, self.ctx.unstepped)
         signals.emit(N.MONITOR_FOREIGN_STEPS, self.ctx.foreign_steps)
+        signals.emit(N.MONITOR_SKIPPED_STEPS, self.ctx.skipped_steps)
+        if self.ctx.loss_scale is not None:
+            signals.emit(N.MONITOR_LOSS_SCALE, self.ctx.loss_scale)
         signals.emit(N.MONITOR_STEP, self.step)
         signals.emit(N.GRAD_BACKWARDS, self._backwards)
         self._judge(signals, self.step, [r for r in self.rules if r.cause == STEPLESS_CAUSE])

@@ -103,6 +103,9 @@ def _never_steps(s: Signals, t: Thresholds, unstepped: int) -> Claim | None:
         Evidence("training forwards since the optimizer last stepped", unstepped, "1 (a few when accumulating)"),
         Evidence("backward passes through the model among the latest of them", backwards, "each followed by a step"),
     ]
+    skipped, scale = s.get(N.MONITOR_SKIPPED_STEPS, 0), s.get(N.MONITOR_LOSS_SCALE)
+    if skipped and 2 * skipped >= backwards:
+        return _overflow(unstepped, skipped, scale, evidence)
     if foreign:
         evidence.append(Evidence("steps of optimizers holding none of the model's parameters", foreign, "0"))
         how = (f"an optimizer stepped {foreign} times meanwhile, but it holds none of this model's parameters: it "
@@ -151,4 +154,25 @@ def over_regularized(s: Signals, t: Thresholds) -> Claim | None:
         ],
         "Lower weight_decay by 10-100x.",
         decay_line(s.get(N.OPTIM_CLASS)),
+    )
+
+
+def _overflow(unstepped: int, skipped: int, scale: float | None, evidence: list[Evidence]) -> Claim:
+    """A GradScaler that skips every step: the gradients are inf or NaN at any loss scale, so the overflow is in
+    the computation (a float16 activation or loss), not in the scaling."""
+    at = f" down to {scale:.3g}" if scale is not None else ""
+    return Claim(
+        SEEN_LIVE,
+        f"the GradScaler skipped {skipped} steps in a row ({unstepped} training forwards without an update): the "
+        f"gradients held inf or NaN at every loss scale{at}, so the overflow is in forward or the loss, in float16, "
+        "and the weights never change.",
+        [
+            *evidence,
+            Evidence("steps the GradScaler skipped (inf/NaN gradients)", skipped, "a few at the start"),
+            Evidence("loss scale at the latest skip", scale, "about 2**16, steady"),
+        ],
+        "Find the op that overflows in float16 (large raw inputs, exp, a sum over many values) and keep it in "
+        "float32, or autocast to bfloat16; a loss that is NaN itself points to log(0) or 0/0.",
+        "with torch.autocast(device_type, dtype=torch.bfloat16):  # float16's range ends at 65504\n"
+        "    loss = loss_fn(model(x).float(), y)",
     )
