@@ -502,3 +502,23 @@ def test_monitor_names_a_grad_scaler_that_never_steps() -> None:
     assert [f.cause for f in monitor.findings] == ["optim.not_updating"]
     assert "GradScaler skipped" in monitor.findings[0].summary
     assert monitor.step <= 1  # at most the first step, before the weights turned non-finite
+
+
+def test_monitor_sees_through_torch_compile() -> None:
+    """A compiled model still runs the hooks the probes use: the activations and the doubled softmax are seen."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 3), nn.Softmax(dim=1))
+    compiled = torch.compile(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(64, 20), torch.randint(0, 3, (64,))
+    with Monitor(compiled, opt, config=MonitorConfig(every=1)) as monitor:
+        for _ in range(12):
+            opt.zero_grad()
+            out = compiled(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            monitor.log(loss=loss, outputs=out, targets=y)
+    assert [f.cause for f in monitor.findings] == ["loss.double_softmax"]
+    assert monitor.signals.has("act.std", scope="1") and monitor.signals.get("output.final_module") == "Softmax"
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())

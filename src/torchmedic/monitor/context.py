@@ -18,10 +18,15 @@ UNIT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside DistributedDataParallel / DataParallel."""
-    inner = getattr(model, "module", None)
-    wrappers = (nn.parallel.DistributedDataParallel, nn.DataParallel)
-    return inner if isinstance(model, wrappers) and isinstance(inner, nn.Module) else model
+    """The user's module inside DistributedDataParallel / DataParallel and `torch.compile`, so that layer names
+    read as in the user's model."""
+    while True:
+        inner = getattr(model, "_orig_mod", None)
+        if inner is None and isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            inner = getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
 
 
 class Context:
