@@ -195,3 +195,42 @@ def test_overfit_lr_range_and_permutation_run_when_the_trial_is_stuck(data: list
     assert s.get("linear.held_out_gain") < 0.1  # a linear model finds nothing either
     assert s.get("permutation.lr") == pytest.approx(s.get("lr_range.suggestion", 1e-2))  # controls at a good LR
     assert s.get("permutation.real_score") < 0.1 and s.get("permutation.permuted_score") < 0.1
+
+
+@pytest.mark.parametrize(
+    "loss_fn",
+    [
+        nn.CrossEntropyLoss(),
+        nn.CrossEntropyLoss(weight=torch.tensor([0.2, 1.8])),
+        nn.CrossEntropyLoss(label_smoothing=0.2),
+    ],
+)
+def test_constant_floor_is_the_best_constant_of_the_loss_as_configured(loss_fn: nn.Module) -> None:
+    """Class weights and label smoothing move the best constant away from the label entropy: the floor follows."""
+    from torchmedic.floor import constant_floor
+    from torchmedic.task import Task
+
+    targets = torch.tensor([0] * 90 + [1] * 10)
+    outputs = torch.zeros(100, 2)
+    grid = torch.linspace(-8, 8, 3201)  # the constant logit of class 1 (class 0 at 0): a brute-force oracle
+    oracle = min(
+        float(loss_fn(torch.stack([torch.zeros(100), torch.full((100,), float(g))], 1), targets)) for g in grid
+    )
+    floor = constant_floor(loss_fn, outputs, targets, Task("binary", "cross_entropy", 2, "test"))
+    assert floor == pytest.approx(oracle, abs=2e-3)
+    if loss_fn.weight is None and not loss_fn.label_smoothing:
+        assert floor == pytest.approx(entropy(class_histogram(targets, 2)), abs=1e-6)
+
+
+@pytest.mark.parametrize("related", [True, False])
+def test_linear_probe_gain_is_significant_only_for_related_labels(related: bool) -> None:
+    """Digits' labels give a linear model a held-out gain many standard errors above 0; shuffled ones do not."""
+    from torchmedic.probes.linear_probe import _classify
+
+    x, y = digits()
+    x = (x - x.mean(0)) / x.std(0).clamp_min(1e-6)
+    if not related:
+        y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+    gain, error = _classify(x[:900], y[:900], x[900:], y[900:], 10)
+    assert error > 0
+    assert (gain >= 3 * error) is related

@@ -30,7 +30,8 @@ MEASURED = 0.7  # a by-hand cause this likely was measured directly (NaN counted
 # mixed in eval mode): it explains the symptom without a fix to try, so the other fixes are not tried
 INFERRED_BY_HAND = ("data.labels_unrelated",)  # only the user can fix it, and it is read off short trials: patience
 # tells it from a slow start
-SPEED = ("lr.too_low",)  # causes that make a setup slow, not stuck: confirmed only when patience does not help
+SPEED = ("lr.too_low", "lr.too_high")  # fixes that change only the step size: in a short trial a new LR can beat a
+# setup that is merely slow (momentum still building up), so they confirm a cause only when patience does not help
 PATIENCE_SHARE = 0.5  # a patient trial of the setup as given takes at most half of what is left of the budget ...
 EARLY_PATIENCE = 4  # ... and, before any fix was tried, at most 4x the baseline's steps: the fixes come next
 SLOW_MARGIN = 10  # the loss, falling at the rate it did, would learn within 10x the longer trial: worth checking

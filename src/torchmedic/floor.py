@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +25,25 @@ def constant_floor(loss_fn: Callable[..., Any], model_output: Any, targets: torc
             task.loss_kind in ("cross_entropy", "nll", "softmax_like")
             and task.num_classes
             and not targets.is_floating_point()
+            and not _reweighted(loss_fn)
         ):
             return entropy(class_histogram(targets, task.num_classes))
         if task.loss_kind == "mse" and targets.shape == outputs.shape:
             t = targets.detach().double().reshape(targets.shape[0], -1)
             return float(t.var(dim=0, unbiased=False).mean())
     return _fit_constant(loss_fn, model_output, outputs, targets)
+
+
+def _reweighted(loss_fn: Callable[..., Any]) -> bool:
+    """Whether a class loss weighs its classes or smooths its labels: its best constant is then not the label
+    entropy (class weights move it towards the balanced guess), so it is fitted."""
+    kwargs: dict[str, Any] = {}
+    while isinstance(loss_fn, functools.partial):
+        kwargs = {**loss_fn.keywords, **kwargs}
+        loss_fn = loss_fn.func
+    weight = kwargs.get("weight", getattr(loss_fn, "weight", None))
+    smoothing = kwargs.get("label_smoothing", getattr(loss_fn, "label_smoothing", 0.0))
+    return weight is not None or bool(smoothing)
 
 
 def _fit_constant(

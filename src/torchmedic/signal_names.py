@@ -111,6 +111,7 @@ INPUT_VARIATION = _name("input.variation")
 
 # --- linear.* ---
 LINEAR_HELD_OUT_GAIN = _name("linear.held_out_gain")
+LINEAR_HELD_OUT_GAIN_SE = _name("linear.held_out_gain_se")
 
 # --- load.* ---
 LOAD_EXPECTED = _name("load.expected")

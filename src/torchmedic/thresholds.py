@@ -70,6 +70,8 @@ class Thresholds:
     unshuffled_entropy_ratio: float = 0.5  # per-batch label entropy below half the dataset's: sorted by class
     permutation_margin: float = 0.1  # real labels beat permuted ones by this held-out score: ~2 standard errors of
     # the difference of two skills measured on a few hundred held-out samples
+    min_significance: float = 3.0  # standard errors above 0: labels unrelated to their inputs give a linear model a
+    # held-out gain of 0 or below (it can only fit noise), so three standard errors above 0 is signal, if weak
     min_fit_share: float = 0.1  # output spread / target spread: a model that follows its targets is well above
     dominance: float = 2.0  # the majority class is at least twice as frequent as the next one
     min_predictions: int = 64  # predictions in the window before a collapse is judged (not a small-batch fluke)

@@ -221,8 +221,8 @@ def run_trial(
     def check(record: Training) -> bool:
         return extend_if is not None and extend_if(glanced(), record)
 
-    def stop() -> bool:
-        return stop_when is not None and stop_when(glanced())
+    def stop() -> bool:  # the glance says when to look; the whole held-out sample, which the verdict reads, decides
+        return stop_when is not None and stop_when(glanced()) and stop_when(held())
 
     batches = list(setup.train)
     training = train(model, setup.spec, loss_fn, batches, steps, deadline=deadline, track_layers=track_layers,

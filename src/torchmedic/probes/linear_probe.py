@@ -35,8 +35,11 @@ def features(x: torch.Tensor) -> torch.Tensor | None:
     return x if x.shape[1] <= MAX_FEATURES else None
 
 
-def _classify(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, classes: int) -> float:
-    """Held-out gain (1 - cross-entropy / label entropy) of a multinomial logistic regression."""
+def _classify(
+    x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor, classes: int
+) -> tuple[float, float]:
+    """Held-out gain (1 - cross-entropy / label entropy) of a multinomial logistic regression, and its standard
+    error over the held-out samples."""
     weight = torch.zeros(x.shape[1], classes, requires_grad=True)
     bias = torch.zeros(classes, requires_grad=True)
     optimizer = torch.optim.LBFGS([weight, bias], max_iter=60, line_search_fn="strong_wolfe")
@@ -49,19 +52,26 @@ def _classify(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: to
 
     optimizer.step(closure)
     with torch.no_grad():
-        loss = float(F.cross_entropy(test_x @ weight + bias, test_y))
+        losses = F.cross_entropy(test_x @ weight + bias, test_y, reduction="none").double()
     floor = entropy(class_histogram(test_y, classes))
-    return 1.0 - loss / floor if floor > 0 else 0.0
+    return _gain(losses, floor)
 
 
-def _regress(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> float:
-    """Held-out R^2 of ridge regression (closed form)."""
+def _regress(x: torch.Tensor, y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor) -> tuple[float, float]:
+    """Held-out R^2 of ridge regression (closed form), and its standard error over the held-out samples."""
     x1, t1 = F.pad(x, (0, 1), value=1.0).double(), F.pad(test_x, (0, 1), value=1.0).double()
     gram = x1.T @ x1 + RIDGE * x.shape[0] * torch.eye(x1.shape[1], dtype=torch.float64)
     coef = torch.linalg.solve(gram, x1.T @ y.double().reshape(len(y), -1))
-    residual = ((t1 @ coef - test_y.double().reshape(len(test_y), -1)) ** 2).mean()
-    variance = test_y.double().reshape(len(test_y), -1).var(dim=0, unbiased=False).mean()
-    return float(1 - residual / variance) if variance > 0 else 0.0
+    residuals = ((t1 @ coef - test_y.double().reshape(len(test_y), -1)) ** 2).mean(dim=1)
+    variance = float(test_y.double().reshape(len(test_y), -1).var(dim=0, unbiased=False).mean())
+    return _gain(residuals, variance)
+
+
+def _gain(losses: torch.Tensor, floor: float) -> tuple[float, float]:
+    """1 - mean loss / the constant's loss, with the standard error of that mean (0, 0 without a floor)."""
+    if floor <= 0 or losses.numel() < 2:
+        return 0.0, 0.0
+    return 1.0 - float(losses.mean()) / floor, float(losses.std()) / (losses.numel() ** 0.5 * floor)
 
 
 def linear_probe(ctx: Context) -> None:
@@ -85,7 +95,8 @@ def linear_probe(ctx: Context) -> None:
         if labels.shape[0] != x.shape[0] or labels.min() < 0:
             return
         classes = int(labels.max()) + 1
-        gain = _classify(x[fit], labels[fit], x[test], labels[test], classes)
+        gain, error = _classify(x[fit], labels[fit], x[test], labels[test], classes)
     else:
-        gain = _regress(x[fit], y[fit].float(), x[test], y[test].float())
+        gain, error = _regress(x[fit], y[fit].float(), x[test], y[test].float())
     ctx.signals.emit(N.LINEAR_HELD_OUT_GAIN, gain)
+    ctx.signals.emit(N.LINEAR_HELD_OUT_GAIN_SE, error)

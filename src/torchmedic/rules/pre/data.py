@@ -276,9 +276,9 @@ def labels_unrelated(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
         return None
     if (s.get(N.BATCH_MIXING) or 0.0) >= t.min_batch_mixing:
         return None  # a model that mixes samples cannot map each input to its label: no test of the labels
-    linear = s.get(N.LINEAR_HELD_OUT_GAIN)
-    if linear is not None and linear >= t.min_gain:
-        return None  # a linear model predicts held-out labels from the inputs: they carry signal
+    linear, error = s.get(N.LINEAR_HELD_OUT_GAIN), s.get(N.LINEAR_HELD_OUT_GAIN_SE)
+    if linear is not None and (linear >= t.min_gain or (error and linear >= t.min_significance * error)):
+        return None  # a linear model predicts held-out labels from the inputs: they carry signal, if weak
     return Claim(
         LABELS_UNRELATED,
         f"the model fits its training batches (gain {fmt(fit)}) but real labels generalize no better than "
