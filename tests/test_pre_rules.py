@@ -138,6 +138,8 @@ ROWS: list[tuple[str, dict[str, Any], str | None, str | None, bool]] = [
                                 "target__max": 9.0, "loss__reads": "probabilities"}, COLLAPSED, None, False),
     ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "mse", "target__min": 0.0,
                                 "target__max": 5.0}, CONSTANT, None, False),  # non-negative targets: it fits
+    ("arch.output_activation", {"output__logit_op": "relu", "loss__kind": "mse", "target__min": 200.0,
+                                "target__max": 800.0, "output__zero_share": 1.0}, CONSTANT, None, True),  # shut
     ("arch.softmax_single_unit", {"output__shape": [64, 1], "output__op": "softmax", "output__between_std": 0.0,
                                   "output__min": 1.0, "output__max": 1.0}, CONSTANT, None, True),
     ("arch.softmax_single_unit", {"output__shape": [64, 2], "output__op": "softmax"}, CONSTANT, None, False),

@@ -52,6 +52,8 @@ def _restricts(op: str, s: Signals) -> str | None:
         if op in ONE_SIDED or op in CLAMPS:
             return "logits clipped at zero: negative scores are impossible and their gradient is zero"
         return None
+    if op in ONE_SIDED and s.get(N.OUTPUT_ZERO_SHARE, 0.0) >= 1.0:
+        return f"every output is exactly 0: the {op} is shut for every sample, so no gradient passes it"
     if kind == "bce" or s.get(N.LOSS_READS) == "probabilities":
         return None if op in PROBABILITY_MAPS else f"{op} does not map to probabilities in [0, 1]"
     if lo is None or hi is None:
