@@ -32,6 +32,13 @@ HELD_OUT = (
     "eval_after_validation",
     "healthy_imbalanced_weighted",
     "healthy_zero_grad_mid",
+    "u_plateau_stepped_with_batch_loss",
+    "u_numpy_loss_rewrapped",
+    "u_dropout_as_keep_prob",
+    "u_log_sales_zero_days",
+    "u_dataset_leaked_loop_index",
+    "u_healthy_multilabel_trainer",
+    "u_healthy_friedman_early_stopping",
 )  # written before tuning, run only at the end
 MAX_DELAY = 100  # the target: named within 100 steps of the symptom's onset
 CLI = [sys.executable, "-c", "import sys; from torchmedic.cli import main; sys.exit(main())"]
