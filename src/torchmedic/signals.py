@@ -32,6 +32,7 @@ class Signals:
     def __init__(self, signals: Iterable[Signal] = ()) -> None:
         self._items: list[Signal] = []
         self._latest: dict[tuple[str, str], Signal] = {}
+        self._scopes: dict[str, dict[str, Signal]] = {}  # name -> scope -> latest: `scoped` without a scan
         for s in signals:
             self.add(s)
 
@@ -40,6 +41,7 @@ class Signals:
             raise ValueError(f"undeclared signal name {signal.name!r}: declare it in torchmedic.signal_names")
         self._items.append(signal)
         self._latest[(signal.name, signal.scope)] = signal
+        self._scopes.setdefault(signal.name, {})[signal.scope] = signal
 
     def emit(self, name: Name, value: Value, scope: str = "", step: int | None = None) -> None:
         self.add(Signal(name, value, scope, step))
@@ -58,7 +60,7 @@ class Signals:
 
     def scoped(self, name: Name) -> dict[str, Any]:
         """The latest value of `name` in every scope that has it, in the order first measured."""
-        return {scope: s.value for (n, scope), s in self._latest.items() if n == name}
+        return {scope: s.value for scope, s in self._scopes.get(name, {}).items()}
 
     def __iter__(self) -> Iterator[Signal]:
         return iter(self._items)

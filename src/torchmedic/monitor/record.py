@@ -35,11 +35,11 @@ class StepRecord:
     def put(self, name: N.Name, value: torch.Tensor, scope: str = "", *, across: str = MEAN) -> None:
         """A tensor statistic (0-d or 1-d) and how ranks combine it: MEAN, SUM (counts) or LOCAL (measured where
         only some ranks may run, such as evaluation: every rank must reduce the same statistics)."""
-        self.tensors[(name, scope)] = (value.detach(), across)
+        self.tensors[(name, scope)] = (value.detach() if value.requires_grad else value, across)
 
     def put_scoped(self, name: N.Name, values: torch.Tensor, scopes: list[str]) -> None:
         """One statistic for many layers at once: entry i of the 1-d `values` belongs to `scopes[i]`."""
-        self.tensors[(name, "*")] = (values.detach(), MEAN)
+        self.tensors[(name, "*")] = (values.detach() if values.requires_grad else values, MEAN)
         self.scopes[name] = list(scopes)
 
     def note(self, name: N.Name, value: Value, scope: str = "") -> None:
@@ -54,9 +54,10 @@ class StepRecord:
         if keys:
             first = self.tensors[keys[0]][0]
             dtype = torch.float32 if first.device.type == "mps" else torch.float64
-            flat = [self.tensors[k][0].to(first.device, dtype).reshape(-1) for k in keys]
+            flat = [self.tensors[k][0] for k in keys]
+            flat = [(t if t.device == first.device else t.to(first.device)).reshape(-1) for t in flat]
             sizes = [t.numel() for t in flat]
-            packed = torch.cat(flat)
+            packed = torch.cat([*flat, first.new_empty(0, dtype=dtype)])  # one op: cat promotes to `dtype`
             if reduce is not None and world > 1 and shared:
                 n_shared = sum(sizes[: len(shared)])
                 reduced = packed[:n_shared].clone()

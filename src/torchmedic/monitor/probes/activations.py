@@ -48,8 +48,7 @@ class ActivationProbe(Probe):
                 return
             config = self.ctx.config
             x = subsample(output, config.stat_samples, config.stat_elements)
-            std, mean = stats.std_mean_tensor(x)
-            self._scale[name] = torch.stack([mean, std, stats.between_sample_std_tensor(x)])
+            self._scale[name] = stats.spread_tensor(x)
             if isinstance(module, RECTIFIERS):
                 self._dead[name] = stats.dead_fraction_tensor(x)
             bounds = next((b for cls, b in SQUASHERS.items() if isinstance(module, cls)), None)

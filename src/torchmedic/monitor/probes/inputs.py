@@ -31,14 +31,8 @@ def input_stats(x: torch.Tensor, config: MonitorConfig) -> dict[str, torch.Tenso
     finite = torch.isfinite(x.detach().sum())  # over the whole batch: one NaN/Inf anywhere spoils the sum
     x = subsample(x, config.stat_samples, config.stat_elements)
     xf = x.float()
-    std, mean = stats.std_mean_tensor(xf) if x.numel() > 1 else (xf.new_zeros(()), xf.mean())
-    out = {
-        "mean": mean,
-        "std": std,
-        "abs_max": xf.abs().amax(),
-        "finite": finite,
-        "between_std": stats.between_sample_std_tensor(xf),
-    }
+    mean, std, between = stats.spread_tensor(xf)
+    out = {"mean": mean, "std": std, "abs_max": xf.abs().amax(), "finite": finite, "between_std": between}
     if x.dim() >= 2 and 1 < x.shape[1] <= max_channels and x.shape[0] > 1:
         channels = stats.per_feature(xf)  # (C, N * ...)
         ch_std, ch_mean = stats.std_mean_tensor(channels, dim=1)

@@ -58,7 +58,7 @@ class LoadProbe(Probe):
 
     def before_step(self, record: StepRecord) -> None:
         model = self.ctx.model
-        if model is None:
+        if model is None or not self.events:
             return
         mine = {id(m): name for name, m in unwrap(model).named_modules()}
         mine.setdefault(id(model), "")

@@ -54,27 +54,28 @@ class OutputProbe(Probe):
 
     def finish(self, record: StepRecord) -> None:
         if record.loss is not None:
-            record.put(N.LOSS, record.loss.detach().float().mean())
+            record.put(N.LOSS, record.loss.float().mean())
         if record.loss_kind is not None:
             record.note(N.LOSS_KIND, record.loss_kind)
-        o, t = record.outputs, record.targets
+        o, t = record.outputs, record.targets  # kept detached
         if o is not None and o.is_floating_point() and o.numel() > 0:
-            self._outputs(record, o.detach(), t)
+            self._outputs(record, o, t)
         if t is not None and t.numel() > 0:
-            self._targets(record, t.detach(), o)
+            self._targets(record, t, o)
         if o is not None and t is not None and o.is_floating_point():
-            self._pairs(record, o.detach(), t.detach())
+            self._pairs(record, o, t)
 
     def _outputs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor | None) -> None:
         of = o.float()
         record.note(N.OUTPUT_SHAPE, list(o.shape))
         record.note(N.OUTPUT_UNITS, int(o.shape[1]) if o.dim() >= 2 else 1)
-        std, mean = stats.std_mean_tensor(of) if of.numel() > 1 else (of.new_zeros(()), of.mean())
+        mean, std, between = stats.spread_tensor(of)
+        low, high = torch.aminmax(of)
         record.put(N.OUTPUT_MEAN, mean)
         record.put(N.OUTPUT_STD, std)
-        record.put(N.OUTPUT_MIN, of.amin())
-        record.put(N.OUTPUT_MAX, of.amax())
-        record.put(N.OUTPUT_BETWEEN_STD, stats.between_sample_std_tensor(of))
+        record.put(N.OUTPUT_MIN, low)
+        record.put(N.OUTPUT_MAX, high)
+        record.put(N.OUTPUT_BETWEEN_STD, between)
         record.put(N.OUTPUT_ZERO_FRACTION, (of == 0).float().mean())
         record.put(N.OUTPUT_FINITE, torch.isfinite(mean) & torch.isfinite(std))  # one NaN/Inf spoils both
         dim = class_dim(o, t)
@@ -103,7 +104,7 @@ class OutputProbe(Probe):
         if o is not None and dim is not None and o.shape[dim] <= MAX_HISTOGRAM_CLASSES:
             classes = int(o.shape[dim])
             record.put(N.TARGET_HIST, stats.class_histogram_tensor(t, classes), across=SUM)
-            record.put(N.PRED_HIST, stats.class_histogram_tensor(o.detach().argmax(dim=dim), classes), across=SUM)
+            record.put(N.PRED_HIST, stats.class_histogram_tensor(o.argmax(dim=dim), classes), across=SUM)
 
     def _binary(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
         """Class histograms of a one-output binary task (rules use them when every target is 0 or 1)."""
