@@ -107,3 +107,33 @@ def test_removing_a_final_clamp_under_bceloss_feeds_the_logit_to_bcewithlogitslo
     assert (ctx.task.threshold, task.threshold) == (0.5, 0.0)
     fixed = read_symptom(ctx.trial(outcome.setup, "fixed", steps=60), task, ctx.config.thresholds)
     assert not fixed.present, fixed
+
+
+def digit_properties() -> tuple[torch.Tensor, torch.Tensor]:
+    """Digits with four 0/1 labels each (even, >= 5, has a loop, prime): 1.8 labels on per row on average."""
+    x, y = digits()
+    labels = [y % 2 == 0, y >= 5, torch.isin(y, torch.tensor([0, 6, 8, 9])), torch.isin(y, torch.tensor([2, 3, 5, 7]))]
+    return x, torch.stack(labels, dim=1).float()
+
+
+def keras_categorical_crossentropy(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """-sum(y log p) on probabilities, as a Keras user writes categorical cross-entropy by hand."""
+    return -(y * p.clamp_min(1e-7).log()).sum(dim=1).mean()
+
+
+@pytest.mark.parametrize("loss_fn", [torch.nn.BCELoss(), keras_categorical_crossentropy], ids=["bce", "keras_cce"])
+def test_a_softmax_over_multi_hot_labels_is_replaced_by_one_sigmoid_per_label(loss_fn) -> None:
+    """Rows that sum to 1 let at most one label pass 0.5: the doctor names the softmax, and its fix (softmax
+    removed, BCEWithLogitsLoss) is verified by a trial on a copy; the same net with sigmoids is not flagged."""
+    x, y = digit_properties()
+    model = mlp(torch.nn.Softmax(dim=1), classes=4)
+    report = torchmedic.diagnose(model, loader(x, y), loss_fn, adam(model), budget_s=60)
+    first = report.findings[0]
+    assert first.cause == "arch.output_activation", report
+    assert first.verification is not None and first.verification.verdict == "gone", report
+    assert "BCEWithLogitsLoss" in first.fix.code and "labels compete" in first.summary
+    assert isinstance(model[-1], torch.nn.Softmax)  # the user's model is untouched
+
+    healthy = mlp(torch.nn.Sigmoid(), classes=4)
+    report = torchmedic.diagnose(healthy, loader(x, y), torch.nn.BCELoss(), adam(healthy), budget_s=60)
+    assert "arch.output_activation" not in report.causes, report

@@ -69,6 +69,9 @@ class Symptom:
             if not self.classes:
                 return f"collapsed {after}: the output is the same for every held-out sample (gain {self.gain:.2f})"
             share = f"{self.top_fraction:.0%}" if self.top_fraction is not None else "all"
+            if self.top_class is None:  # multi-label: per label, one value predicted for (nearly) every sample
+                majority = f" (its commoner value holds {self.majority:.0%} of the targets)" if self.majority else ""
+                return f"collapsed {after}: {share} of each label's held-out predictions are one value{majority}"
             majority = f" (the largest class holds {self.majority:.0%} of the labels)" if self.majority else ""
             return f"collapsed {after}: {share} of held-out predictions are class {self.top_class}{majority}"
         if self.kind == OVERFITS:

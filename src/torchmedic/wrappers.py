@@ -113,6 +113,13 @@ class IndexTargets(LossAdapter):
         return labels + self.shift
 
 
+class FloatTargets(LossAdapter):
+    """A loss on 0/1 targets (BCEWithLogitsLoss) fed them as floats, whatever dtype the loader gives."""
+
+    def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
+        return self.loss(outputs, targets.float())
+
+
 class LogOfProbabilities(LossAdapter):
     """A loss on log-probabilities fed the log of a model's probabilities (NLLLoss after a softmax)."""
 

@@ -11,10 +11,11 @@ from torchmedic.clone import clone_model
 from torchmedic.fixes.registry import Applied, Outcome, Refused, fix
 from torchmedic.lines import module_ref
 from torchmedic.remedies.nonlinearity import ACTIVATION_MODULES
+from torchmedic.rules.pre.arch import SIMPLEX, labels_per_row
 from torchmedic.setup import Setup
 from torchmedic.task import loss_kind_by_name
 from torchmedic.tracing import trace_forward
-from torchmedic.wrappers import innermost_loss, with_innermost
+from torchmedic.wrappers import FloatTargets, innermost_loss, with_innermost
 
 if TYPE_CHECKING:
     from torchmedic.context import Context
@@ -96,6 +97,8 @@ def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
     final = _op(ctx, FINAL_OP)
     if ctx.task.kind == "regression" and final is not None and final[0] in ("softmax", "log_softmax"):
         return without_op(ctx, setup, *final)  # a softmax on values
+    if final is not None and final[0] in SIMPLEX and labels_per_row(ctx.signals) > 1:
+        return sigmoid_head(ctx, setup, final)
     op = _op(ctx, LOGIT_OP)
     if op is None or op[0] not in RESTRICTING:
         return Refused("forward does not end with an activation that bounds the output")
@@ -123,6 +126,26 @@ def single_logit(ctx: Context, setup: Setup, option: int) -> Outcome:
     if not isinstance(outcome, Applied) or kind == "bce_logits":
         return outcome
     return on_logits(outcome)
+
+
+def sigmoid_head(ctx: Context, setup: Setup, final: tuple[str, int, str]) -> Outcome:
+    """Each label a yes/no of its own: the softmax over the labels removed and the loss made BCEWithLogitsLoss,
+    which applies one sigmoid per label (multi-hot targets cannot be reached by rows that sum to 1)."""
+    outcome = without_op(ctx, setup, *final)
+    if not isinstance(outcome, Applied):
+        return outcome
+    loss = FloatTargets(nn.BCEWithLogitsLoss())
+    return Applied(
+        outcome.setup.but(loss_fn=with_innermost(outcome.setup.loss_fn, loss)),
+        outcome.what + f"; the loss made BCEWithLogitsLoss (one sigmoid per label), was {_loss_name(setup)}",
+        outcome.code + "\nloss_fn = nn.BCEWithLogitsLoss()  # float 0/1 targets, one column per label\n"
+        "labels_on = torch.sigmoid(model(x)) > 0.5",
+    )
+
+
+def _loss_name(setup: Setup) -> str:
+    loss = innermost_loss(setup.loss_fn)
+    return getattr(loss, "__name__", type(loss).__name__)
 
 
 def on_logits(outcome: Applied) -> Applied:

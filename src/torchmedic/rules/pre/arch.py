@@ -37,11 +37,24 @@ def _reads_logits(s: Signals) -> bool:
     return s.get(N.LOSS_READS) == "logits"
 
 
+def labels_per_row(s: Signals) -> float:
+    """How many labels are on in a target row, on average, for multi-label 0/1 targets (0 for other tasks)."""
+    if s.get(N.TASK_KIND) != "multilabel":
+        return 0.0
+    return float(sum(s.get(N.TARGET_POSITIVE_SHARE) or []))
+
+
 def _restricts(op: str, s: Signals) -> str | None:
     """Why the final activation `op` keeps the loss from its optimum, or None if it suits the loss (or bounds
     nothing: a Linear layer's output is what the loss reads)."""
     if op not in BOUNDED and op not in ONE_SIDED and op not in CLAMPS and op not in SIMPLEX:
         return None
+    labels = labels_per_row(s)
+    if op in SIMPLEX and labels > 1:
+        return (
+            f"each row of probabilities sums to 1, so at most one label can pass 0.5, while a target row has "
+            f"{labels:.1f} labels on on average: the labels compete instead of each being a yes/no of its own"
+        )
     kind = s.get(N.LOSS_KIND)
     lo, hi = s.get(N.TARGET_MIN), s.get(N.TARGET_MAX)
     out_lo, out_hi = s.get(N.OUTPUT_MIN), s.get(N.OUTPUT_MAX)
@@ -83,8 +96,8 @@ def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
     if single_softmax:
         return None
     scope = s.get(N.OUTPUT_LOGIT_OP_SCOPE, "")
-    if s.get(N.TASK_KIND) == "regression" and s.get(N.OUTPUT_OP) in ("softmax", "log_softmax"):
-        op, scope = s.get(N.OUTPUT_OP), s.get(N.OUTPUT_OP_SCOPE, "")  # a softmax on values: outputs on a simplex
+    if s.get(N.OUTPUT_OP) in SIMPLEX and (s.get(N.TASK_KIND) == "regression" or labels_per_row(s) > 1):
+        op, scope = s.get(N.OUTPUT_OP), s.get(N.OUTPUT_OP_SCOPE, "")  # values, or several labels, on a simplex
     if not op:
         return None
     reason = _restricts(op, s)
@@ -104,7 +117,9 @@ def output_activation(s: Signals, t: Thresholds, v: Verdicts) -> Claim | None:
             Evidence("share of outputs exactly 0", zero, "~0"),
             *symptom_evidence(v, t),
         ],
-        f"Remove the {op} after the last layer: the loss needs raw, unbounded scores "
+        "Give each label its own sigmoid: remove the softmax and train with BCEWithLogitsLoss on float 0/1 targets."
+        if op in SIMPLEX and labels_per_row(s) > 1
+        else f"Remove the {op} after the last layer: the loss needs raw, unbounded scores "
         "(CrossEntropyLoss/BCEWithLogitsLoss apply their own softmax/sigmoid).",
         verification=check,
     )
