@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 import torchmedic
 from torchmedic.batch import unpack
+from torchmedic.config import DEFAULT_BUDGET_S
 
 import bench.real  # noqa: F401  (registers the real-program suite)
 from bench.cases import Case, all_cases
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="all", choices=("dev", "holdout", "all"))
     parser.add_argument("--suite", default="mutation", choices=("mutation", "real", "all"))
     parser.add_argument("--case", default="", help="only cases whose name contains this")
-    parser.add_argument("--budget", type=float, default=30.0, help="budget_s passed to diagnose()")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help="budget_s passed to diagnose()")
     parser.add_argument("--json", type=Path, help="write the per-case results and the summary here")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 (default) keeps torch's default")
     args = parser.parse_args(argv)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 from torchmedic.thresholds import Thresholds
 
+DEFAULT_BUDGET_S = 10.0  # diagnose()'s seconds at most: CIFAR-size CNNs take a median 2.5 s, at most 9.3 s, on 2
+# cores with every fix tried that fits; a big model (a segmentation net) can need 30 to confirm a slow cause
+
 
 @dataclass(frozen=True)
 class DiagnoseConfig:

@@ -16,7 +16,7 @@ import torchmedic.probes  # import registers the probes
 import torchmedic.rules  # noqa: F401  (import registers the rules)
 from torchmedic.batch import BatchKeys
 from torchmedic.clone import DEFAULT_OPTIMIZER
-from torchmedic.config import DiagnoseConfig
+from torchmedic.config import DEFAULT_BUDGET_S, DiagnoseConfig
 from torchmedic.confirmed import from_interventions, with_code
 from torchmedic.context import Context, build
 from torchmedic.differential import differential, explained_by_hand
@@ -39,7 +39,7 @@ def diagnose(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     device: torch.device | str | None = None,
-    budget_s: float = 30.0,
+    budget_s: float = DEFAULT_BUDGET_S,
     keys: BatchKeys | None = None,
     config: DiagnoseConfig | None = None,
 ) -> Report:

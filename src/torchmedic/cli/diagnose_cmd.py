@@ -16,6 +16,7 @@ from torchmedic.capture import CaptureError, captured_setup, run_until_first_ste
 from torchmedic.capture.recorder import Recorder
 from torchmedic.cli.run_cmd import format_finding, summary
 from torchmedic.cli.userfile import declares_setup, from_namespace, load
+from torchmedic.config import DEFAULT_BUDGET_S
 from torchmedic.doctor import diagnose
 from torchmedic.errors import InputError
 from torchmedic.monitor.auto import AutoMonitor
@@ -38,7 +39,8 @@ def register(subparsers: Any) -> None:
         "A file that defines model, loader, loss_fn [, optimizer] (or a setup() function returning them) and does "
         "not train at module level is loaded instead, its __main__ block skipped.",
     )
-    parser.add_argument("--budget", type=float, default=30.0, help="seconds to spend at most (default 30)")
+    budget_help = f"seconds to spend at most (default {DEFAULT_BUDGET_S:g})"
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help=budget_help)
     parser.add_argument("--device", default=None, help="run on this device (default: the model's)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH ('-' for stdout)")
     parser.add_argument("--then-train", action="store_true", help="after the report, let the script train on "
