@@ -60,7 +60,8 @@ def diagnose(
     explained = explained_by_hand(findings) or any(f.verification is not None and f.verification.passed
                                                    for f in findings)  # fmt: skip
     return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started,
-                  verdicts.symptom, list(verdicts.by_cause.items()), explained)  # fmt: skip
+                  verdicts.symptom, list(verdicts.by_cause.items()), explained,
+                  {key: list(trial.losses) for key, trial in ctx.trials.items()})  # fmt: skip
 
 
 def examine(ctx: Context) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ class Report:
     symptom: Symptom | None = None
     tried: list[tuple[str, Verification]] = field(default_factory=list)  # (cause, verdict of its fix)
     explained: bool = False  # a finding's fix removed the symptom, or a cause only the user can fix was measured
+    curves: dict[str, list[float]] = field(default_factory=dict)  # training loss per step of each trial
 
     @property
     def healthy(self) -> bool:
@@ -51,9 +53,25 @@ class Report:
             "notes": list(self.notes),
             "skipped": list(self.skipped),
             "elapsed_s": round(self.elapsed_s, 3),
+            "curves": {label: list(losses) for label, losses in self.curves.items()},
             "signals": self.signals.to_list(),
         }
         return json_safe(data)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The report as one self-contained HTML page (plots inlined as SVG when matplotlib is installed), written
+        to `path` when given."""
+        from torchmedic.render.html import diagnosis_page, write
+
+        page = diagnosis_page(self.to_dict())
+        if path is not None:
+            write(page, path)
+        return page
+
+    def _repr_html_(self) -> str:
+        from torchmedic.render.html import diagnosis_fragment
+
+        return diagnosis_fragment(self.to_dict())
 
     def __str__(self) -> str:
         from torchmedic.render.text import plain

@@ -16,6 +16,8 @@ def lr_range(ctx: Context) -> None:
     s.emit(N.LR_RANGE_METHOD, result.method)
     s.emit(N.LR_RANGE_CONFIDENCE, result.confidence)
     s.emit(N.LR_RANGE_STOP, result.stop.value)
+    s.emit(N.LR_RANGE_LRS, list(result.lrs))
+    s.emit(N.LR_RANGE_LOSSES, list(result.smoothed))
     if result.suggestion is not None:
         s.emit(N.LR_RANGE_SUGGESTION, result.suggestion)
     finite = [(loss, lr) for lr, loss in zip(result.lrs, result.smoothed, strict=False) if loss == loss]
