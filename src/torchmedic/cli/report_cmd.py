@@ -11,13 +11,15 @@ from torchmedic.errors import InputError
 from torchmedic.monitor.events import FILENAME
 from torchmedic.render.html import diagnosis_page, write
 from torchmedic.render.monitor_html import monitor_page
+from torchmedic.render.repair_html import repair_page
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="turn a saved diagnosis or a monitor log into one self-contained HTML page",
-        description="PATH is the JSON written by `torchmedic diagnose --json`, or a monitor log directory (or its "
+        help="turn a saved diagnosis, repair or monitor log into one self-contained HTML page",
+        description="PATH is the JSON written by `torchmedic diagnose --json` or `torchmedic fix --json`, or a monitor "
+        "log directory (or its "
         f"{FILENAME}). The page has no external references: hand it to a colleague as one file.",
     )
     parser.add_argument("path", help="a diagnosis JSON file, or a monitor log directory / event log")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if events.suffix == ".jsonl":
         page = monitor_page(_event_lines(events, text))
     else:
-        page = diagnosis_page(_report(events, text))
+        data = _report(events, text)
+        page = repair_page(data) if "diagnosis" in data else diagnosis_page(data)
     write(page, output)
     print(f"wrote {output} ({len(page.encode()) / 1024:.0f} KiB)")
     return 0
@@ -46,8 +49,8 @@ def _report(path: Path, text: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not JSON ({exc}); expected the output of `torchmedic diagnose --json`") from exc
-    if not isinstance(data, dict) or "findings" not in data:
-        raise InputError(f"{path}: not a diagnosis report (no 'findings'); write one with `torchmedic diagnose --json`")
+    if not isinstance(data, dict) or ("findings" not in data and "diagnosis" not in data):
+        raise InputError(f"{path}: not a diagnosis or repair report; write one with `torchmedic diagnose --json`")
     return data
 
 

@@ -206,7 +206,7 @@ def svg_figure(draw: Callable[[Any], None], height: float = 3.0) -> str:
     import matplotlib
     from matplotlib.figure import Figure
 
-    settings = {"svg.fonttype": "path", "svg.hashsalt": "torchmedic", "text.parse_math": False, "font.size": 9}
+    settings = {"svg.fonttype": "path", "svg.hashsalt": "torchmedic", "font.size": 9}
     with matplotlib.rc_context(settings):  # ids from a fixed salt: the same report renders the same page
         fig = Figure(figsize=(7.5, height), layout="constrained")
         draw(fig)
@@ -334,8 +334,9 @@ def _check_text(check: dict[str, Any]) -> str:
 
 
 def _first_sentence(text: str) -> str:
+    """The claim of a finding's summary, before the colon that starts its explanation."""
     end = text.find(": ")
-    return text if end < 0 or end > 160 else text[: end + 1]
+    return text if end < 0 or end > 160 else text[:end] + "."
 
 
 def number(value: Any) -> float | None:
@@ -353,4 +354,6 @@ def shown(value: Any) -> str:
 
 
 def short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` cut to `limit` characters for a plot label, its `$` escaped so matplotlib does not read it as math."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,21 @@ class RepairResult:
             }
         )
         return data
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The repair as one self-contained HTML page, written to `path` when given."""
+        from torchmedic.render.html import write
+        from torchmedic.render.repair_html import repair_page
+
+        page = repair_page(self.to_dict())
+        if path is not None:
+            write(page, path)
+        return page
+
+    def _repr_html_(self) -> str:
+        from torchmedic.render.repair_html import repair_fragment
+
+        return repair_fragment(self.to_dict())
 
     def __str__(self) -> str:
         from torchmedic.render.repair_text import plain
