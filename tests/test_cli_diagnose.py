@@ -45,6 +45,16 @@ def setup():
 """
 )
 
+TOO_LOW_LR = (
+    HEADER
+    + """
+model = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+loss_fn = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+"""
+)  # a few seconds of range test and trials: long enough for the progress bar
+
 
 def write(tmp_path: Path, text: str) -> str:
     path = tmp_path / "train.py"
@@ -91,3 +101,36 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Healthy" in result.stdout
+
+
+def _on_a_terminal(args: list[str]) -> str:
+    """Run `python -m torchmedic ARGS` with stderr on a pseudo-terminal, outside CI; everything it drew there."""
+    import os
+    import pty
+
+    main_fd, child_fd = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    process = subprocess.Popen([sys.executable, "-m", "torchmedic", *args], stdout=subprocess.DEVNULL,
+                               stderr=child_fd, env=env)  # fmt: skip
+    os.close(child_fd)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    process.wait(timeout=300)
+    os.close(main_fd)
+    return drawn.decode(errors="replace")
+
+
+def test_a_progress_bar_names_the_steps_on_a_terminal_and_quiet_hides_it(tmp_path: Path) -> None:
+    """A diagnosis that takes more than a second shows the step under way (a probe, a trial of a fix) against the
+    budget on a terminal; --quiet, like CI or a redirected stderr, draws nothing."""
+    path = write(tmp_path, TOO_LOW_LR)
+    drawn = _on_a_terminal(["diagnose", path, "--budget", "20"])
+    assert "diagnosing" in drawn and "trial:" in drawn and "of 20 s at most" in drawn, drawn[-2000:]
+    assert "diagnosing" not in _on_a_terminal(["diagnose", path, "--budget", "20", "--quiet"])

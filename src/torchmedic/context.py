@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from torchmedic import progress
 from torchmedic import signal_names as N
 from torchmedic.batch import Batch, BatchKeys, concat, iterate, primary_output
 from torchmedic.clone import OptimizerSpec, clone_model
@@ -110,6 +111,7 @@ class Context:
         so that trials compare; `extend` is passed to run_trial (the baseline's extension when it is slow)."""
         key = key or setup.label
         if key not in self.trials:
+            progress.step(f"trial: {key}")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the user's warnings were seen once by the probes; not per step
                 self.trials[key] = run_trial(

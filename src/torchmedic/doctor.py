@@ -14,6 +14,7 @@ from torch import nn
 
 import torchmedic.probes  # import registers the probes
 import torchmedic.rules  # noqa: F401  (import registers the rules)
+from torchmedic import progress
 from torchmedic.batch import BatchKeys
 from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DEFAULT_BUDGET_S, DiagnoseConfig
@@ -110,6 +111,7 @@ def _run_probe(ctx: Context, probe: Probe) -> None:
     if ctx.remaining < cost:
         ctx.skipped.append(f"{probe.name}: out of budget ({ctx.remaining:.1f} s left, needs ~{cost:.1f} s)")
         return
+    progress.step(probe.name.replace("_", " "))
     try:
         probe.fn(ctx)
     except (TorchMedicError, MemoryError):

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from torchmedic import progress
 from torchmedic.capture import CaptureError, captured_setup, run_until_first_step
 from torchmedic.capture.recorder import Recorder
 from torchmedic.cli.run_cmd import format_finding, summary
@@ -42,6 +43,7 @@ def register(subparsers: Any) -> None:
     budget_help = f"seconds to spend at most (default {DEFAULT_BUDGET_S:g})"
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help=budget_help)
     parser.add_argument("--device", default=None, help="run on this device (default: the model's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (none is shown off a terminal or in CI)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH ('-' for stdout)")
     parser.add_argument("--then-train", action="store_true", help="after the report, let the script train on "
                         "under the live monitor (as `torchmedic run`)")  # fmt: skip
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _diagnosed(console: Console, args: argparse.Namespace, *setup: Any, **options: Any) -> Report:
-    with console.status("torchmedic: running experiments on copies of your model..."):
+    with progress.showing("diagnosing", args.budget, progress.wanted(args.quiet)):
         return diagnose(*setup, device=args.device, budget_s=args.budget, **options)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
+from torchmedic import progress
 from torchmedic.cli.diagnose_cmd import write_json
 from torchmedic.cli.userfile import load
 from torchmedic.clone import unwrap
@@ -31,6 +32,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("file", help="a Python file defining model, loader, loss_fn[, optimizer]")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds to spend at most (default 60)")
     parser.add_argument("--device", default=None, help="run on this device (default: the model's)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (none is shown off a terminal or in CI)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON to PATH ('-' for stdout)")
     parser.add_argument(
         "--save",
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--budget {args.budget}: give a positive number of seconds.")
     console = Console(stderr=args.json == "-")
     setup = load(args.file)
-    with console.status("torchmedic: diagnosing, repairing copies of your setup and verifying the repair..."):
+    with progress.showing("repairing", args.budget, progress.wanted(args.quiet)):
         result = repair(
             setup.model, setup.loader, setup.loss_fn, setup.optimizer, device=args.device, budget_s=args.budget
         )

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchmedic import progress
 from torchmedic.batch import Batch, BatchKeys
 from torchmedic.context import Context, build
 from torchmedic.doctor import check_arguments, diagnose
@@ -106,6 +107,7 @@ def _workspace(
 
 
 def _pilot(ws: Workspace, label: str, setup: Setup, deadline: float) -> Pilot:
+    progress.step(f"pilot: {label}")
     return run_pilot(label, setup, ws.config, deadline)
 
 
