@@ -25,9 +25,10 @@ class Bar:
         self._lock = threading.Lock()
         self._progress: Any = None
         self._task: Any = None
-        self._timer = threading.Timer(SHOW_AFTER_S, self._show)
-        self._timer.daemon = True
-        self._timer.start()
+        timer = threading.Timer(SHOW_AFTER_S, self._show)
+        timer.daemon = True
+        self._timer: threading.Timer | None = timer
+        timer.start()
 
     def _show(self) -> None:
         from rich.console import Console

@@ -37,6 +37,7 @@ ACT_LAYERS = _name("act.layers")
 ACT_MEAN = _name("act.mean")
 ACT_OUT_MEAN = _name("act.out_mean")
 ACT_OUT_STD = _name("act.out_std")
+ACT_OUT_STD_AFTER = _name("act.out_std_after")  # after the baseline trial
 ACT_SATURATED = _name("act.saturated")
 ACT_SATURATION = _name("act.saturation")
 ACT_STD = _name("act.std")

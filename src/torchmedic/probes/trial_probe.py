@@ -94,6 +94,7 @@ def baseline_trial(ctx: Context) -> None:
     s.emit(N.TRIAL_CHANGED_SHARE, sum(training.changed.values()) / max(1, len(training.changed)))
     if r.activity_after is not None:
         for name, layer in r.activity_after.layers.items():
+            s.emit(N.ACT_OUT_STD_AFTER, layer.out_std, name)
             if not layer.in_is_data:
                 s.emit(N.ACT_DEAD_AFTER, layer.in_dead, name)
     train_mode = r.after_train

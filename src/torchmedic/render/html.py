@@ -37,6 +37,15 @@ STYLE = """
 """
 VERDICTS = {"gone": "symptom gone", "fading": "symptom fading", "stays": "symptom stays"}
 MAX_LABEL = 28  # characters of a layer name under a bar
+Panel = tuple[str, bool, list[tuple[str, str]]]  # title, log scale, (signal, legend) per series of bars
+PROPAGATION: list[Panel] = [
+    ("output std", False, [(N.ACT_OUT_STD, "at init"), (N.ACT_OUT_STD_AFTER, "after the trial")]),
+    ("share of the input that is dead", False, [(N.ACT_IN_DEAD, "at init"), (N.ACT_DEAD_AFTER, "after the trial")]),
+]
+GRADIENTS: list[Panel] = [
+    ("gradient norm", True, [(N.GRAD_NORM, "")]),
+    ("update / weight in the trial", True, [(N.UPDATE_RATIO, "")]),
+]
 NO_PLOTS = '<p class="muted">Install matplotlib (the plot extra) for plots.</p>'
 
 
@@ -84,7 +93,8 @@ class Signals:
 
     def scoped(self, name: str) -> dict[str, float]:
         """Per-layer numbers of `name`, in the order first measured."""
-        return {s: number(v) for (n, s), v in self.latest.items() if n == name and s and number(v) is not None}
+        values = {s: number(v) for (n, s), v in self.latest.items() if n == name and s}
+        return {s: v for s, v in values.items() if v is not None}
 
 
 # ---- sections ---------------------------------------------------------------------------------------------------
@@ -167,10 +177,8 @@ def _measurements(data: dict[str, Any], s: Signals) -> str:
     figures = [
         ("Training loss of each trial", _curves_plot(data)),
         ("LR range test", _lr_plot(s)),
-        ("Signal propagation per layer at init", _layers_plot(s, [(N.ACT_OUT_STD, "output std", False),
-                                                                 (N.ACT_IN_DEAD, "dead share", False)])),
-        ("Gradients and updates per layer", _layers_plot(s, [(N.GRAD_NORM, "gradient norm", True),
-                                                            (N.UPDATE_RATIO, "update / weight", True)])),
+        ("Signal propagation per layer", _layers_plot(s, PROPAGATION)),
+        ("Gradients and updates per layer", _layers_plot(s, GRADIENTS)),
         ("Predicted classes against targets", _histogram_plot(s)),
         ("Input channels", _channels_plot(s)),
     ]  # fmt: skip
@@ -206,8 +214,8 @@ def svg_figure(draw: Callable[[Any], None], height: float = 3.0) -> str:
     import matplotlib
     from matplotlib.figure import Figure
 
-    settings = {"svg.fonttype": "path", "svg.hashsalt": "torchmedic", "font.size": 9}
-    with matplotlib.rc_context(settings):  # ids from a fixed salt: the same report renders the same page
+    # a fixed salt for the SVG ids: the same report renders the same page
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "torchmedic", "font.size": 9}):
         fig = Figure(figsize=(7.5, height), layout="constrained")
         draw(fig)
         buffer = io.StringIO()
@@ -261,22 +269,28 @@ def _lr_plot(s: Signals) -> str:
     return svg_figure(draw)
 
 
-def _layers_plot(s: Signals, panels: list[tuple[str, str, bool]]) -> str:
-    """One bar panel per (signal, label, log scale), layers in forward order."""
-    shown = [(s.scoped(name), label, log) for name, label, log in panels]
-    shown = [(values, label, log) for values, label, log in shown if values]
+def _layers_plot(s: Signals, panels: list[Panel]) -> str:
+    """One panel of bars per layer (in forward order) for each (title, log scale, series); series side by side."""
+    shown = [(title, log, [(s.scoped(name), legend) for name, legend in series]) for title, log, series in panels]
+    shown = [(title, log, [(v, legend) for v, legend in series if v]) for title, log, series in shown]
+    shown = [panel for panel in shown if panel[2]]
     if not shown:
         return ""
 
     def draw(fig: Any) -> None:
         axes = fig.subplots(1, len(shown), squeeze=False)[0]
-        for ax, (values, label, log) in zip(axes, shown, strict=True):
-            names = list(values)
-            ax.bar(range(len(names)), [values[n] for n in names], color="#1f5f99")
+        for ax, (title, log, series) in zip(axes, shown, strict=True):
+            names = list(dict.fromkeys(layer for values, _ in series for layer in values))
+            width = 0.8 / len(series)
+            for i, (values, legend) in enumerate(series):
+                offsets = [j + (i - (len(series) - 1) / 2) * width for j in range(len(names))]
+                ax.bar(offsets, [values.get(n, 0.0) for n in names], width=width, label=legend or None)
             ax.set_xticks(range(len(names)), [short(n, MAX_LABEL) for n in names], rotation=60, ha="right")
-            ax.set_title(label)
-            if log and all(v > 0 for v in values.values()):
+            ax.set_title(title)
+            if log and all(v > 0 for values, _ in series for v in values.values()):
                 ax.set_yscale("log")
+            if len(series) > 1:
+                ax.legend(fontsize=7)
 
     return svg_figure(draw, 3.6)
 

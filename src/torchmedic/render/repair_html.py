@@ -69,8 +69,8 @@ def _pilot_row(p: dict[str, Any]) -> list[str]:
 
 def _attempts_plot(attempts: list[dict[str, Any]]) -> str:
     """Held-out gain of each attempt's pilot: which remedies made the copy learn."""
-    scores = [(a["label"], number(a["pilot"].get("gain"))) for a in attempts]
-    scores = [(label, gain) for label, gain in scores if gain is not None]
+    gains = [(a["label"], number(a["pilot"].get("gain"))) for a in attempts]
+    scores = [(label, gain) for label, gain in gains if gain is not None]
     if not scores or not has_matplotlib():
         return ""
 
