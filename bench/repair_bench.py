@@ -2,8 +2,8 @@
 at least MIN_TRAIN_STEPS steps) and judge them as bench/validate.py does (learned = well above chance without a
 collapse, or R² clearly above 0).
 
-Run from the repository root: `python bench/repair_bench.py [--split dev|holdout|all] [--case SUBSTRING]
-[--budget SECONDS] [--json PATH] [--threads N]`.
+Run from the repository root: `python bench/repair_bench.py [--suite mutation|real|all] [--split dev|holdout|all]
+[--case SUBSTRING] [--budget SECONDS] [--json PATH] [--threads N]`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 import torchmedic
 from torchmedic.fixes import FIXES
 
+import bench.real  # noqa: F401  (registers the real-program suite)
 from bench.cases import Case, Setup, all_cases
 from bench.metrics import evaluate
 from bench.training import train
@@ -122,6 +123,7 @@ def summary(results: list[Result], split: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="all", choices=("dev", "holdout", "all"))
+    parser.add_argument("--suite", default="mutation", choices=("mutation", "real", "all"))
     parser.add_argument("--case", default="", help="only cases whose name contains this")
     parser.add_argument("--budget", type=float, default=60.0, help="budget_s passed to repair()")
     parser.add_argument("--json", type=Path, help="write the per-case results and the summary here")
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)  # script only: comparable timings on shared CPU machines
-    cases = [c for c in all_cases(args.split) if not c.healthy and args.case in c.name]
+    cases = [c for c in all_cases(args.split, args.suite) if not c.healthy and args.case in c.name]
     limits = Thresholds()
     print(
         f"{'case':32} {'expected':38} {'changes applied':44} {'unresolved':26} {'verified':8} {'verdict':16} "
@@ -139,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         results.append(run(case, args.budget, limits))
         print(row(results[-1]), flush=True)
-    line = summary(results, args.split)
+    line = summary(results, f"{args.split}, suite={args.suite}")
     print(line)
     if args.json:
         records = [asdict(r) for r in results]

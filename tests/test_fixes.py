@@ -137,3 +137,19 @@ def test_a_softmax_over_multi_hot_labels_is_replaced_by_one_sigmoid_per_label(lo
     healthy = mlp(torch.nn.Sigmoid(), classes=4)
     report = torchmedic.diagnose(healthy, loader(x, y), torch.nn.BCELoss(), adam(healthy), budget_s=60)
     assert "arch.output_activation" not in report.causes, report
+
+
+def test_a_softmax_over_one_unit_under_categorical_crossentropy_becomes_one_logit_with_bce() -> None:
+    """-sum(y log p) over one softmax unit is 0 whatever the model does: the fix removes the softmax and trains
+    BCEWithLogitsLoss on the float targets, and the fixed trial learns."""
+    x, y = digits()
+    model = mlp(torch.nn.Softmax(dim=1), classes=1)
+    setup = Setup(model, loader(x, (y < 5).float().unsqueeze(1)), keras_categorical_crossentropy, adam(model))
+    ctx = build(setup.model, setup.loader, setup.loss_fn, setup.optimizer, None, 60.0, BatchKeys(), DiagnoseConfig())
+    examine(ctx)
+    outcome = apply(ctx, "arch.softmax_single_unit", ctx.setup())
+    assert isinstance(outcome, Applied) and "BCEWithLogitsLoss" in outcome.code, outcome
+    assert isinstance(innermost_loss(outcome.setup.loss_fn), torch.nn.BCEWithLogitsLoss)
+    task = ctx.task.read_by("bce_logits")
+    fixed = read_symptom(ctx.trial(outcome.setup, "fixed", steps=60), task, ctx.config.thresholds)
+    assert not fixed.present, fixed

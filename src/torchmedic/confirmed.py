@@ -78,6 +78,13 @@ def _what(ctx: Context, cause: str) -> str:
     return applied.what if applied is not None else CAUSES[cause].title
 
 
+def with_verdict(finding: Finding, v: Verdicts) -> Finding:
+    """The finding with the verdict of its fix when the differential diagnosis tried it and the rule attached none
+    (a cause seen in the structure): the report then says whether that fix removed the symptom."""
+    check = v.by_cause.get(finding.cause)
+    return finding if finding.verification is not None or check is None else replace(finding, verification=check)
+
+
 def with_code(ctx: Context, finding: Finding) -> Finding:
     """The finding with the lines its cause's fix writes for the user's script (the fix applied to a copy of the
     setup as given, or its refusal's lines when only the user can make the change)."""

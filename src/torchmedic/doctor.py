@@ -18,7 +18,7 @@ from torchmedic import progress
 from torchmedic.batch import BatchKeys
 from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DEFAULT_BUDGET_S, DiagnoseConfig
-from torchmedic.confirmed import from_interventions, with_code
+from torchmedic.confirmed import from_interventions, with_code, with_verdict
 from torchmedic.context import Context, build
 from torchmedic.differential import differential, explained_by_hand
 from torchmedic.errors import InputError, TorchMedicError, TorchMedicWarning
@@ -80,7 +80,7 @@ def _conclude(ctx: Context) -> tuple[list[Finding], Verdicts]:
     findings = evaluate(ctx.signals, "pre", t, verdicts)
     findings += from_interventions(ctx, verdicts, findings)
     kept = sorted((f for f in findings if f.confidence >= t.min_confidence), key=lambda f: -f.confidence)
-    return [with_code(ctx, f) for f in kept], verdicts
+    return [with_code(ctx, with_verdict(f, verdicts)) for f in kept], verdicts
 
 
 def check_arguments(model: Any, loss_fn: Any, optimizer: Any) -> None:

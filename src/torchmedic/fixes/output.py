@@ -98,7 +98,7 @@ def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
     if ctx.task.kind == "regression" and final is not None and final[0] in ("softmax", "log_softmax"):
         return without_op(ctx, setup, *final)  # a softmax on values
     if final is not None and final[0] in SIMPLEX and labels_per_row(ctx.signals) > 1:
-        return sigmoid_head(ctx, setup, final)
+        return logits_loss_head(ctx, setup, final)
     op = _op(ctx, LOGIT_OP)
     if op is None or op[0] not in RESTRICTING:
         return Refused("forward does not end with an activation that bounds the output")
@@ -112,10 +112,14 @@ def drop_output_activation(ctx: Context, setup: Setup, option: int) -> Outcome:
 
 @fix("arch.softmax_single_unit", stage="loss")
 def single_logit(ctx: Context, setup: Setup, option: int) -> Outcome:
-    """One raw logit with a sigmoid loss: the softmax over one unit removed, BCELoss made BCEWithLogitsLoss."""
+    """One raw logit with a sigmoid loss: the softmax over one unit removed, BCELoss made BCEWithLogitsLoss. A
+    softmax loss on 0/1 targets (categorical cross-entropy over one unit is 0 whatever the output) becomes
+    BCEWithLogitsLoss too."""
     op = _op(ctx, FINAL_OP)
     loss = innermost_loss(setup.loss_fn)
     kind = loss_kind_by_name(loss)
+    if op is not None and op[0] in SIMPLEX and kind not in ("bce", "bce_logits") and ctx.task.kind == "binary":
+        return logits_loss_head(ctx, setup, op)
     if op is None or kind not in ("bce", "bce_logits"):
         return Refused(
             f"the loss is {kind or type(loss).__name__}, not a binary cross-entropy: change the head by hand",
@@ -128,18 +132,19 @@ def single_logit(ctx: Context, setup: Setup, option: int) -> Outcome:
     return on_logits(outcome)
 
 
-def sigmoid_head(ctx: Context, setup: Setup, final: tuple[str, int, str]) -> Outcome:
-    """Each label a yes/no of its own: the softmax over the labels removed and the loss made BCEWithLogitsLoss,
-    which applies one sigmoid per label (multi-hot targets cannot be reached by rows that sum to 1)."""
+def logits_loss_head(ctx: Context, setup: Setup, final: tuple[str, int, str]) -> Outcome:
+    """Each output a yes/no of its own: the final softmax removed and the loss made BCEWithLogitsLoss, which applies
+    one sigmoid per output (multi-hot targets cannot be reached by rows that sum to 1, nor 0/1 targets by a softmax
+    over one unit)."""
     outcome = without_op(ctx, setup, *final)
     if not isinstance(outcome, Applied):
         return outcome
     loss = FloatTargets(nn.BCEWithLogitsLoss())
     return Applied(
         outcome.setup.but(loss_fn=with_innermost(outcome.setup.loss_fn, loss)),
-        outcome.what + f"; the loss made BCEWithLogitsLoss (one sigmoid per label), was {_loss_name(setup)}",
-        outcome.code + "\nloss_fn = nn.BCEWithLogitsLoss()  # float 0/1 targets, one column per label\n"
-        "labels_on = torch.sigmoid(model(x)) > 0.5",
+        outcome.what + f"; the loss made BCEWithLogitsLoss (a sigmoid on each output), was {_loss_name(setup)}",
+        outcome.code + "\nloss_fn = nn.BCEWithLogitsLoss()  # float 0/1 targets shaped like the output\n"
+        "predicted = torch.sigmoid(model(x)) > 0.5",
     )
 
 
