@@ -19,7 +19,7 @@ from torchmedic.symptom import read_symptom
 from torchmedic.trial import run_trial
 from torchmedic.wrappers import innermost_loss
 
-from setups import Setup, adam, digits, loader, mlp, sick
+from setups import PATIENT_BUDGET_S, Setup, adam, digits, loader, mlp, sick
 
 APPLIED = sorted(c for c in FIXES if not FIXES[c].by_hand)
 
@@ -73,7 +73,7 @@ def test_a_by_hand_fix_refuses_with_the_lines_to_change(cause: str) -> None:
 @pytest.mark.parametrize("cause", ["loss.double_softmax", "data.unnormalized", "lr.too_low", "data.nonfinite"])
 def test_a_findings_code_is_its_fixs_code(cause: str) -> None:
     setup = sick(cause)
-    report = torchmedic.diagnose(setup.model, setup.loader, setup.loss_fn, setup.optimizer)
+    report = torchmedic.diagnose(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=PATIENT_BUDGET_S)
     finding = next(f for f in report.findings if f.cause == cause)
     ctx = _context(cause)
     outcome = apply(ctx, cause, ctx.setup())

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import torchmedic
 
-from setups import digit_images
+from setups import PATIENT_BUDGET_S, digit_images
 
 
 def cnn(out: int = 10, *tail: nn.Module) -> nn.Sequential:
@@ -94,7 +94,7 @@ def one_hot() -> tuple[Any, ...]:
 def test_healthy_formats_are_trained_and_pass(make: Callable[[], tuple[Any, ...]]) -> None:
     model, data, loss_fn = make()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2 if make is tokens else 1e-3)
-    report = torchmedic.diagnose(model, data, loss_fn, optimizer)
+    report = torchmedic.diagnose(model, data, loss_fn, optimizer, budget_s=PATIENT_BUDGET_S)
     config = torchmedic.DiagnoseConfig()
     assert report.signals.get("trial.steps") in (config.trial_steps, config.long_trial_steps), report.skipped
     assert report.healthy, report

@@ -13,7 +13,7 @@ import torchmedic
 from torchmedic.report import Report
 from torchmedic.stats import class_histogram, entropy
 
-from setups import digits
+from setups import PATIENT_BUDGET_S, digits
 
 
 def batches(x: torch.Tensor, y: torch.Tensor, size: int = 64) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -30,7 +30,7 @@ def first(data: list) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def run(model: nn.Module, data: list, loss_fn=None, optimizer=None) -> Report:  # type: ignore[no-untyped-def]
-    return torchmedic.diagnose(model, data, loss_fn or nn.CrossEntropyLoss(), optimizer, budget_s=20)
+    return torchmedic.diagnose(model, data, loss_fn or nn.CrossEntropyLoss(), optimizer, budget_s=PATIENT_BUDGET_S)
 
 
 @pytest.fixture
