@@ -99,7 +99,7 @@ def log_ratio(a: float, b: float) -> float:
 # with one device sync instead of one `.item()` each.
 
 
-def _plain(x: torch.Tensor) -> torch.Tensor:
+def without_history(x: torch.Tensor) -> torch.Tensor:
     """`x` without autograd history; detached only when it has some (each op costs the monitor a few µs)."""
     return x.detach() if x.requires_grad else x
 
@@ -107,7 +107,7 @@ def _plain(x: torch.Tensor) -> torch.Tensor:
 def std_mean_tensor(x: torch.Tensor, dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(std, mean) like `torch.std_mean`, in two plain passes: several times faster on CPU than its Welford
     reduction, and exact enough for monitoring (the mean is removed before squaring)."""
-    x = _plain(x).float()
+    x = without_history(x).float()
     n = x.numel() if dim is None else x.shape[dim]
     mean = x.mean() if dim is None else x.mean(dim=dim, keepdim=True)
     var = (x - mean).square().sum() if dim is None else (x - mean).square().sum(dim=dim)
@@ -119,7 +119,7 @@ def spread_tensor(x: torch.Tensor) -> torch.Tensor:
     """[mean, std, between-sample std] of a (N, ...) batch as one 1-d tensor on its device. One pass for the
     per-position moments, from which the overall std follows by the law of total variance: about half the cost
     of computing the std and the between-sample std apart, which matters on every sampled step of the monitor."""
-    x = _plain(x).float()
+    x = without_history(x).float()
     x = x.reshape(x.shape[0] if x.dim() else 1, -1)
     n, positions = x.shape
     position_mean = x.mean(dim=0)
@@ -132,7 +132,7 @@ def spread_tensor(x: torch.Tensor) -> torch.Tensor:
 
 def dead_fraction_tensor(x: torch.Tensor) -> torch.Tensor:
     """`dead_fraction` as a 0-d tensor on the input's device."""
-    x = _plain(x)
+    x = without_history(x)
     if x.dim() <= 1:
         return (x == 0).all().float()
     nonzero = x != 0  # (N, C, ...)
@@ -142,7 +142,7 @@ def dead_fraction_tensor(x: torch.Tensor) -> torch.Tensor:
 
 def class_histogram_tensor(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """`class_histogram` without leaving the device (float counts; labels outside [0, num_classes) are dropped)."""
-    labels = _plain(labels).flatten().long()
+    labels = without_history(labels).flatten().long()
     valid = ((labels >= 0) & (labels < num_classes)).float()
     counts = torch.zeros(num_classes, device=labels.device)
     return counts.index_add_(0, labels.clamp(0, num_classes - 1), valid)

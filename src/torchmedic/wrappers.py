@@ -114,15 +114,10 @@ class IndexTargets(LossAdapter):
 
 
 class FloatTargets(LossAdapter):
-    """A loss on 0/1 targets (BCEWithLogitsLoss) fed them as floats shaped like the output (`[N]` labels for an
-    `[N, 1]` logit), whatever dtype and shape the loader gives."""
+    """A loss on 0/1 targets (BCEWithLogitsLoss) fed them as floats, whatever dtype the loader gives."""
 
     def forward(self, outputs: Any, targets: torch.Tensor) -> Any:
-        out = primary_output(outputs)
-        targets = targets.float()
-        if out is not None and out.shape != targets.shape and out.numel() == targets.numel():
-            targets = targets.reshape(out.shape)
-        return self.loss(outputs, targets)
+        return self.loss(outputs, targets.float())
 
 
 class LogOfProbabilities(LossAdapter):

@@ -15,7 +15,7 @@ from torchmedic.rules.pre.arch import SIMPLEX, labels_per_row
 from torchmedic.setup import Setup
 from torchmedic.task import loss_kind_by_name
 from torchmedic.tracing import trace_forward
-from torchmedic.wrappers import FloatTargets, innermost_loss, with_innermost
+from torchmedic.wrappers import FloatTargets, MatchedTargets, innermost_loss, with_innermost
 
 if TYPE_CHECKING:
     from torchmedic.context import Context
@@ -139,7 +139,7 @@ def logits_loss_head(ctx: Context, setup: Setup, final: tuple[str, int, str]) ->
     outcome = without_op(ctx, setup, *final)
     if not isinstance(outcome, Applied):
         return outcome
-    loss = FloatTargets(nn.BCEWithLogitsLoss())
+    loss = MatchedTargets(FloatTargets(nn.BCEWithLogitsLoss()))  # `[N]` labels for an `[N, 1]` logit too
     return Applied(
         outcome.setup.but(loss_fn=with_innermost(outcome.setup.loss_fn, loss)),
         outcome.what + f"; the loss made BCEWithLogitsLoss (a sigmoid on each output), was {_loss_name(setup)}",

@@ -10,6 +10,7 @@ import torch
 
 from torchmedic import signal_names as N
 from torchmedic.signals import Signals, Value
+from torchmedic.stats import without_history
 
 Key = tuple[N.Name, str]  # (signal name, scope)
 MEAN, SUM, LOCAL = "mean", "sum", "local"  # across ranks: averaged, added up (counts), or this rank's own
@@ -35,11 +36,11 @@ class StepRecord:
     def put(self, name: N.Name, value: torch.Tensor, scope: str = "", *, across: str = MEAN) -> None:
         """A tensor statistic (0-d or 1-d) and how ranks combine it: MEAN, SUM (counts) or LOCAL (measured where
         only some ranks may run, such as evaluation: every rank must reduce the same statistics)."""
-        self.tensors[(name, scope)] = (value.detach() if value.requires_grad else value, across)
+        self.tensors[(name, scope)] = (without_history(value), across)
 
     def put_scoped(self, name: N.Name, values: torch.Tensor, scopes: list[str]) -> None:
         """One statistic for many layers at once: entry i of the 1-d `values` belongs to `scopes[i]`."""
-        self.tensors[(name, "*")] = (values.detach() if values.requires_grad else values, MEAN)
+        self.tensors[(name, "*")] = (without_history(values), MEAN)
         self.scopes[name] = list(scopes)
 
     def note(self, name: N.Name, value: Value, scope: str = "") -> None:
