@@ -6,6 +6,7 @@ from torchmedic.config import DiagnoseConfig
 from torchmedic.doctor import diagnose
 from torchmedic.errors import InputError, LossError, ModelError, TorchMedicError, TorchMedicWarning
 from torchmedic.finding import Evidence, Finding, Fix, Verification
+from torchmedic.models import ResNet9, SimpleCNN
 from torchmedic.monitor import Monitor
 from torchmedic.remedies import (
     CIFAR10_STATS,
@@ -43,8 +44,10 @@ __all__ = [
     "Monitor",
     "RepairResult",
     "Report",
+    "ResNet9",
     "Signal",
     "Signals",
+    "SimpleCNN",
     "TorchMedicError",
     "TorchMedicWarning",
     "Verification",
