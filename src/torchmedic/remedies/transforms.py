@@ -45,11 +45,19 @@ def channel_stats(stats: DatasetStats | ChannelStats) -> ChannelStats:
     return ChannelStats(tuple(m / scale for m in stats.mean), tuple(s / scale for s in stats.std), source)
 
 
-def transforms_for(stats: DatasetStats | ChannelStats, image_size: int | tuple[int, int], augment: bool = True) -> Any:
+def transforms_for(
+    stats: DatasetStats | ChannelStats,
+    image_size: int | tuple[int, int],
+    augment: bool = True,
+    *,
+    padding: int = CROP_PADDING,
+    flip: bool = True,
+) -> Any:
     """A torchvision v2 pipeline for PIL images or uint8 arrays/tensors: resize, (augment,) scale to [0, 1], normalize.
 
-    With `augment`, a random crop with 4 pixels of padding and a random horizontal flip (the CIFAR-10 recipe);
-    without, a center crop, so training and evaluation see the same scale. Needs `pip install torchmedic[vision]`.
+    With `augment`, a random crop with `padding` pixels of zero padding and, with `flip`, a random horizontal flip
+    (the CIFAR-10 recipe; turn the flip off where a mirrored image is another class, as for digits); without, a
+    center crop, so training and evaluation see the same scale. Needs `pip install torchmedic[vision]`.
     """
     v2 = require("torchvision.transforms.v2", "vision", purpose="transforms_for")
     normal = channel_stats(stats)
@@ -62,7 +70,7 @@ def transforms_for(stats: DatasetStats | ChannelStats, image_size: int | tuple[i
     size = image_size if isinstance(image_size, int) else tuple(image_size)
     steps = [v2.ToImage(), v2.Resize(size, antialias=True)]
     if augment:
-        steps += [v2.RandomCrop(size, padding=CROP_PADDING), v2.RandomHorizontalFlip()]
+        steps += [v2.RandomCrop(size, padding=padding)] + ([v2.RandomHorizontalFlip()] if flip else [])
     else:
         steps += [v2.CenterCrop(size)]
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(normal.mean), list(normal.std))]
