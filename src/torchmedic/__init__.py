@@ -8,6 +8,7 @@ from torchmedic.errors import InputError, LossError, ModelError, TorchMedicError
 from torchmedic.finding import Evidence, Finding, Fix, Verification
 from torchmedic.models import ResNet9, SimpleCNN
 from torchmedic.monitor import Monitor
+from torchmedic.recipe import TrainConfig, TrainResult, train
 from torchmedic.remedies import (
     CIFAR10_STATS,
     DatasetStats,
@@ -50,6 +51,8 @@ __all__ = [
     "SimpleCNN",
     "TorchMedicError",
     "TorchMedicWarning",
+    "TrainConfig",
+    "TrainResult",
     "Verification",
     "balance",
     "dataset_stats",
@@ -59,5 +62,6 @@ __all__ = [
     "plot_lr",
     "repair",
     "suggest_lr",
+    "train",
     "transforms_for",
 ]
