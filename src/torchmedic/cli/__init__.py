@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from torchmedic.errors import TorchMedicError
 
-COMMANDS = ("diagnose", "fix", "run", "report")
+COMMANDS = ("diagnose", "fix", "run", "report", "train")
 
 EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
