@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.torchmedic-installed
 
-.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead clean
+.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead bench-train clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ bench-loop: $(STAMP)
 
 bench-overhead: $(STAMP)
 	$(PY) bench/monitor_overhead.py
+
+bench-train: $(STAMP)
+	$(PY) bench/train_bench.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

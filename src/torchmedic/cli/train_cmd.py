@@ -98,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
     config = _resumed(out, given) if args.resume else TrainConfig(**given)
     show_bar = progress.wanted(args.quiet)
     verbose = not args.quiet
-    epochs = config.total_epochs
-    plan = f"{config.model} on {config.data} with {config.optimizer}, {epochs} epoch{'s' if epochs != 1 else ''}"
+    plan = f"{config.model} on {config.data} with {config.optimizer}, {_epochs(config.total_epochs)}"
     print(f"torchmedic train: {plan} -> {out}", file=sys.stderr)
     try:
         result = train(config, out, resume=args.resume, progress=show_bar,
@@ -118,6 +117,10 @@ def _resumed(out: Path, given: dict[str, Any]) -> TrainConfig:
         raise InputError(f"--resume: {out / CONFIG} not found; start the run without --resume.")
     first = TrainConfig.from_dict(read_json(out / CONFIG)["config"])
     return dataclasses.replace(first, **given)
+
+
+def _epochs(count: int) -> str:
+    return f"{count} epoch{'' if count == 1 else 's'}"
 
 
 def _epoch_line(total: int) -> Any:
@@ -142,7 +145,7 @@ def _finish(result: TrainResult, console: Console) -> int:
     for finding in result.findings:
         print(format_finding(finding), file=sys.stderr)
     last = result.history[-1] if result.history else None
-    score = f"test accuracy {last['test_accuracy']:.4f} after {int(last['epoch'])} epochs" if last else "no epoch run"
+    score = f"test accuracy {last['test_accuracy']:.4f} after {_epochs(int(last['epoch']))}" if last else "no epoch run"
     print(f"torchmedic train: {score} (lr {result.lr:.3g}, {result.lr_source}); "
           f"{len(result.findings)} monitor finding(s); run in {result.out}", file=sys.stderr)  # fmt: skip
     return EXIT_FINDINGS if result.findings else EXIT_HEALTHY
