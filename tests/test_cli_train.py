@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_recipe_data import write_cifar
 
 from torchmedic.cli import main
 
@@ -67,3 +68,12 @@ def test_bad_arguments_exit_2_naming_the_fix(
 ) -> None:
     assert main(["train", *args, "--out", str(tmp_path / "run"), *QUICK]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_cifar_format_files_train_with_a_one_line_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_cifar(tmp_path / "data")
+    args = ["train", "--data", f"cifar10:{tmp_path / 'data'}", "--epochs", "1", "--lr", "1e-3", "--out"]
+    assert main([*args, str(tmp_path / "run"), *QUICK]) == 0
+    err = capsys.readouterr().err
+    assert "torchmedic: warning:" in err and "published checksums" in err
+    assert "datasets.py" not in err  # the user is not shown the library's source line

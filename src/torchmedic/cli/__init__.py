@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from torchmedic.errors import TorchMedicError
+from torchmedic.errors import TorchMedicError, TorchMedicWarning
 
 COMMANDS = ("diagnose", "fix", "run", "report", "train")
 
@@ -31,8 +34,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_HEALTHY
+    shown = warnings.showwarning
+    warnings.showwarning = functools.partial(_show_warning, shown)
     try:
         return int(args.run(args))
     except TorchMedicError as exc:
         print(f"torchmedic: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        warnings.showwarning = shown
+
+
+def _show_warning(shown: Any, message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """torchmedic's own warnings as one line for the user, without the library's file and source line; every
+    other warning (the user's script's, torch's) as Python shows it."""
+    if issubclass(category, TorchMedicWarning):
+        print(f"torchmedic: warning: {message}", file=sys.stderr)
+    else:
+        shown(message, category, *args, **kwargs)
