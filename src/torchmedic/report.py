@@ -29,8 +29,14 @@ class Report:
 
     @property
     def healthy(self) -> bool:
-        """No finding, and the baseline trial learned: never healthy on a measured symptom."""
-        return not self.findings and not (self.symptom is not None and self.symptom.present)
+        """No finding, and the baseline trial measured no symptom: never healthy on a symptom, nor unmeasured."""
+        return not self.findings and self.symptom is not None and not self.symptom.present
+
+    @property
+    def broken(self) -> bool:
+        """A finding or a measured symptom: what stops a run. A report whose trial never ran is neither this nor
+        healthy."""
+        return bool(self.findings) or (self.symptom is not None and self.symptom.present)
 
     @property
     def unexplained(self) -> bool:

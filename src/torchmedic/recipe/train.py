@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from torchmedic.recipe.run_dir import (
 )
 from torchmedic.remedies.transforms import channel_stats
 from torchmedic.report import Report
+
+log = logging.getLogger("torchmedic.recipe")
 
 RUNTIME_FIELDS = ("device", "workers", "monitor", "preflight", "preflight_budget_s")  # may change on --resume
 
@@ -99,7 +102,10 @@ def train(
                 result.preflight = diagnose(model, train_loader, loss_fn, optimizer, device=device,
                                             budget_s=config.preflight_budget_s)  # fmt: skip
                 write_preflight(out, result.preflight)
-                if not result.preflight.healthy:
+                if result.preflight.symptom is None:
+                    budget = config.preflight_budget_s
+                    log.warning("the pre-flight diagnosis ran no baseline trial in %g s: training unchecked", budget)
+                if result.preflight.broken:
                     result.stopped = "preflight"
                     write_findings(out, result.preflight, [])
                     return result

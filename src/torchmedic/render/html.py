@@ -103,6 +103,8 @@ def _verdict(data: dict[str, Any]) -> str:
     symptom = data.get("symptom") or {}
     if data.get("healthy"):
         kind, title = "healthy", "Healthy: no finding"
+    elif not symptom and not findings:
+        kind, title = "unexplained", "Not judged: the baseline trial did not run"
     elif data.get("unexplained") and not findings:
         kind, title = "unexplained", "The model does not learn; no cause confirmed"
     else:

@@ -30,10 +30,18 @@ def headline(report: Report) -> str:
     symptom = f"symptom: the model {report.symptom}" if report.symptom is not None else "symptom: not measured"
     if report.healthy:
         return f"{symptom}. Healthy: no finding."
+    if report.symptom is None and not report.findings:
+        return f"{symptom}: the baseline trial did not run, so nothing is judged healthy. {_why_unmeasured(report)}"
     if report.unexplained and not report.findings:
         return f"{symptom}. The model does not learn; no cause confirmed."
     unconfirmed = "; none confirmed by its fix" if report.unexplained else ""
     return f"{symptom}. {len(report.findings)} finding(s), most likely first{unconfirmed}:"
+
+
+def _why_unmeasured(report: Report) -> str:
+    if any(line.startswith("baseline_trial: out of budget") for line in report.skipped):
+        return f"Pass a larger budget (it ran {report.elapsed_s:.1f} s): budget_s= or --budget."
+    return "See the skipped probes below."
 
 
 def tried_lines(report: Report) -> list[str]:
