@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -14,12 +15,18 @@ from torchmedic.batch import Batch, concat, unpack
 MIN_HELD_OUT = 32  # fewer held-out samples than this cannot tell learning from noise
 
 
+def byte_rows(t: torch.Tensor) -> np.ndarray:
+    """The bytes of each sample (row) of `t` as a (N, bytes) uint8 array, for any dtype: numpy has no bfloat16."""
+    t = t.detach().cpu().contiguous()
+    rows = t.reshape(t.shape[0], -1) if t.dim() > 0 else t.reshape(1, 1)
+    return rows.view(torch.uint8).numpy()
+
+
 def row_keys(batch: Batch) -> list[bytes]:
     """A digest of each sample's input and target values, to recognize a sample in another batch."""
-    x = batch.first_input.detach().cpu().contiguous()
-    rows = x.reshape(x.shape[0], -1).numpy() if x.dim() > 0 else x.reshape(1, 1).numpy()
+    rows = byte_rows(batch.first_input)
     y = batch.targets
-    targets = y.detach().cpu().contiguous().reshape(y.shape[0], -1).numpy() if y is not None and y.dim() > 0 else None
+    targets = byte_rows(y) if y is not None and y.dim() > 0 else None
     keys = []
     for i, row in enumerate(rows):
         digest = hashlib.blake2b(row.tobytes(), digest_size=16)

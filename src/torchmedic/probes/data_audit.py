@@ -15,6 +15,7 @@ from torchmedic import signal_names as N
 from torchmedic.batch import Batch, unpack
 from torchmedic.context import Context
 from torchmedic.probes.registry import probe
+from torchmedic.samples import byte_rows
 from torchmedic.stats import class_histogram, entropy, per_feature
 from torchmedic.task import MAX_CLASSES
 
@@ -63,13 +64,12 @@ def _duplicates(batches: list[Batch]) -> tuple[float, float | None]:
     labels: dict[bytes, Counter[bytes]] = {}
     total = 0
     for b in batches:
-        x = b.first_input.detach().contiguous().cpu()
-        rows = x.reshape(x.shape[0], -1) if x.dim() > 0 else x.reshape(1, 1)
+        rows = byte_rows(b.first_input)
         y = b.targets
         per_sample = y is not None and y.dim() > 0 and y.shape[0] == rows.shape[0]
-        ys = y.detach().cpu().contiguous().reshape(rows.shape[0], -1).numpy() if per_sample and y is not None else None
+        ys = byte_rows(y) if per_sample and y is not None else None
         for i, row in enumerate(rows):
-            digest = hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest()
+            digest = hashlib.blake2b(row.tobytes(), digest_size=16).digest()
             label = ys[i].tobytes() if ys is not None else b""
             labels.setdefault(digest, Counter())[label] += 1
             total += 1
