@@ -187,9 +187,18 @@ def iterate(loader: Iterable[Any], keys: BatchKeys = BatchKeys()) -> Iterator[Ba
                 ) from None
             return
         except Exception as exc:
-            raise InputError(f"iterating the loader raised at batch {index}: {type(exc).__name__}: {exc}") from exc
+            raise InputError(f"iterating the loader raised at batch {index}: {_loader_error(exc)}") from exc
         yield unpack(raw, keys, index=index)
         index += 1
+
+
+def _loader_error(exc: Exception) -> str:
+    """The loader's exception in one line; from a worker process, its last line (torch puts the worker's whole
+    traceback in the message) and how to see the rest."""
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        return f"{text.splitlines()[-1]} (in a DataLoader worker: run with num_workers=0 to see where)"
+    return f"{type(exc).__name__}: {text}"
 
 
 def replace_primary(outputs: Any, tensor: torch.Tensor) -> Any:

@@ -228,6 +228,11 @@ def build(
     base = clone_model(model).to(target_device)
     base.train()
     audit = read_batches(loader, keys, config, started + config.audit_share * budget_s)
+    if sum(b.size for b in audit) < 2:
+        raise InputError(
+            "the loader holds one sample: a constant output fits a single sample exactly, so no trial can tell "
+            "learning from a constant. Pass a loader over at least a few samples (a few batches' worth is best)."
+        )
     pool, held_out = split_pool(audit, config)
     drawn = from_dataset(loader, keys, config.held_out_samples, pool, config.seed)
     held_out = drawn if drawn is not None else held_out

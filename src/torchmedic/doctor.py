@@ -93,6 +93,12 @@ def check_arguments(model: Any, loss_fn: Any, optimizer: Any) -> None:
         raise InputError(f"optimizer is a {type(optimizer).__name__}, not a torch.optim.Optimizer (or None).")
     if not any(True for _ in model.parameters()):
         raise InputError(f"the model ({type(model).__name__}) has no parameters: there is nothing to train.")
+    empty = next((name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta), None)
+    if empty is not None:
+        raise InputError(
+            f"{empty} is on the meta device: it has a shape but no values (a model built under torch.device('meta') "
+            "or with empty weights). Materialize it first, e.g. model.to_empty(device='cpu') and load its weights."
+        )
 
 
 def _trial_cost(ctx: Context) -> float:

@@ -122,8 +122,22 @@ def explain(model: nn.Module, batch: Batch, exc: BaseException) -> ModelError:
         and len(shape) > 1
         and shape[1] != module.in_channels
     ):
+        if len(shape) == 4 and shape[-1] == module.in_channels:
+            return ModelError(
+                f"{where} expects {module.in_channels} input channels in dimension 1 but got {got}: images laid out "
+                "(N, H, W, C), channels last, as numpy, PIL and OpenCV give them. Convert them with "
+                "x.permute(0, 3, 1, 2) (torchvision's v2.ToImage() does this), and uint8 pixels with .float() / 255."
+            )
         return ModelError(
             f"{where} expects {module.in_channels} input channels but got {shape[1]} ({got}). "
             f"Set in_channels={shape[1]} or convert the images (e.g. grayscale vs RGB)."
+        )
+    weight = next(module.parameters(recurse=False), None)
+    if weight is not None and x.dtype != weight.dtype and (x.is_floating_point() or x.dtype == torch.uint8):
+        scale = " (uint8 pixels: x.float() / 255)" if x.dtype == torch.uint8 else ""
+        return ModelError(
+            f"{where} holds {weight.dtype} weights but the model input is {x.dtype}{scale}: cast the input to the "
+            f"model's dtype (x.to({weight.dtype})), or the model to the input's (model.to({x.dtype})). "
+            f"torch said: {inner}"
         )
     return ModelError(f"{where} raised on {got}: {type(inner).__name__}: {inner}")
