@@ -16,7 +16,7 @@ from torchmedic import progress
 from torchmedic.capture import CaptureError, captured_setup, run_until_first_step
 from torchmedic.capture.recorder import Recorder
 from torchmedic.cli.run_cmd import format_finding, summary
-from torchmedic.cli.userfile import declares_setup, from_namespace, load
+from torchmedic.cli.userfile import EXECUTES, declares_setup, from_namespace, load
 from torchmedic.config import DEFAULT_BUDGET_S
 from torchmedic.doctor import diagnose
 from torchmedic.errors import InputError
@@ -39,6 +39,7 @@ def register(subparsers: Any) -> None:
         "short experiments on copies and print the likely root causes; the script ends there unless --then-train. "
         "A file that defines model, loader, loss_fn [, optimizer] (or a setup() function returning them) and does "
         "not train at module level is loaded instead, its __main__ block skipped.",
+        epilog=EXECUTES,
     )
     budget_help = f"seconds to spend at most (default {DEFAULT_BUDGET_S:g})"
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S, help=budget_help)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from torchmedic import progress
 from torchmedic.cli.diagnose_cmd import write_json
-from torchmedic.cli.userfile import load
+from torchmedic.cli.userfile import EXECUTES, load
 from torchmedic.clone import unwrap
 from torchmedic.errors import InputError
 from torchmedic.render.repair_text import render
@@ -28,6 +28,7 @@ def register(subparsers: Any) -> None:
         "them), diagnose it, apply the remedies to copies, verify them with a short training run on held-out "
         "samples and print the lines to change in your script. Exit 0 when repaired and verified, 1 when causes "
         "remain or the repair did not verify, 2 on usage or input errors.",
+        epilog=EXECUTES,
     )
     parser.add_argument("file", help="a Python file defining model, loader, loss_fn[, optimizer]")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds to spend at most (default 60)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from torchmedic.cli import EXIT_FINDINGS, EXIT_HEALTHY, EXIT_USAGE
+from torchmedic.cli.userfile import EXECUTES
 from torchmedic.finding import Finding
 from torchmedic.monitor import distributed
 from torchmedic.monitor.auto import AutoMonitor
@@ -26,6 +27,7 @@ def register(subparsers: Any) -> None:
         help="run a training script with the live monitor on",
         description="Run an unmodified training script; print each cause of a collapse the moment it is "
         "confirmed, and a summary at exit. Exit code: 0 healthy, 1 findings, 2 usage or input errors.",
+        epilog=EXECUTES,
     )
     parser.add_argument("--json", metavar="PATH", help="write the findings and the last signals as JSON")
     parser.add_argument("--log-dir", metavar="DIR", help="write the JSONL event log (and TensorBoard events) here")

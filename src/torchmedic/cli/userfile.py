@@ -27,6 +27,10 @@ ALIASES = {
 }
 DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 TRAINING_CALLS = ("backward", "step")  # a file calling these at module level trains when loaded: a script
+EXECUTES = (
+    "Security: the file is executed as Python code with your permissions, as `python` would run it; "
+    "run only files you trust. torchmedic itself opens no network connection."
+)
 
 
 @dataclass(frozen=True)
