@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.torchmedic-installed
 
-.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead bench-train clean
+.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead bench-train bench-budget clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-overhead: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PY) bench/train_bench.py
+
+bench-budget: $(STAMP)
+	$(PY) bench/budget_bench.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -60,6 +60,9 @@ class Context:
     untrainable: str | None = None  # why training experiments would tell nothing (the loss raises, NaN data)
     trial_steps: int = 0  # the length of every trial: the baseline's, once it has run
     train_batches: int = 0  # how many batches a setup trains on: len(train) for diagnose, a pilot's for repair
+    forward_s: float = 0.0  # the first forward of the model on one training batch, timed: a unit of its cost
+    copy_s: float = 0.0  # one copy of the model, timed: the other unit (snapshots, optimizer state)
+    look_s: list[float] = field(default_factory=list)  # what each forward-only probe so far took
 
     def __post_init__(self) -> None:
         self.train_batches = self.train_batches or len(self.train)
@@ -87,11 +90,20 @@ class Context:
         read = read_batches(loader, self.keys, self.config, until, self.train_batches)
         return without_held_out(read, self.held_out, self.config.max_trial_batch, self.train_batches, self.device)
 
-    def range_test(self, setup: Setup) -> LRFinderResult:
+    def seconds_for(self, steps: int) -> float:
+        """What `steps` optimizer steps cost at the baseline trial's pace (0 before it has run)."""
+        baseline = self.trials.get("baseline")
+        return baseline.seconds * steps / max(1, baseline.steps) if baseline is not None else 0.0
+
+    def range_test(self, setup: Setup) -> LRFinderResult | None:
         """The LR range test of this setup, run once per distinct setup (setups that differ only in LR share it),
-        on as many batches as the trials cycle: more distinct batches make the curve too noisy to read."""
+        on as many batches as the trials cycle: more distinct batches make the curve too noisy to read. None when
+        it has not run and what is left of the budget cannot pay for it."""
         key = setup.history
         if key not in self.range_tests:
+            if self.remaining < self.seconds_for(self.config.lr_range_steps):
+                self.skipped.append(f"LR range test of {setup.label}: out of budget")
+                return None
             batches = list(setup.train[: self.config.range_batches])
             self.range_tests[key] = range_test(
                 setup.model(fresh=True), batches, setup.loss_fn, setup.spec, num_iter=self.config.lr_range_steps
@@ -238,7 +250,12 @@ def build(
     held_out = drawn if drawn is not None else held_out
     train = tuple(b.to(target_device) for b in pool)
     held_out = held_out.to(target_device)
-    outputs, train_refusal = first_forward(clone_model(base), train[0])
+    spec.build(clone_model(base))  # a process's first optimizer imports torch._dynamo (~1 s): paid here, not in a trial
+    copy_started = time.perf_counter()
+    copied = clone_model(base)
+    forward_started = time.perf_counter()
+    outputs, train_refusal = first_forward(copied, train[0])
+    copy_s, forward_s = forward_started - copy_started, time.perf_counter() - forward_started
     output = primary_output(outputs)
     if output is None:
         raise InputError(
@@ -265,6 +282,7 @@ def build(
         task,
         keys,
     )
+    context.forward_s, context.copy_s = forward_s, copy_s
     if train_refusal:
         context.signals.emit(N.BN_ERROR, train_refusal)
         context.untrainable = "BatchNorm cannot train on these batches"

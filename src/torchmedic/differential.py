@@ -290,10 +290,11 @@ def _at_best_lr(ctx: Context, v: Verdicts, failed: list[str]) -> None:
         if not isinstance(outcome, Applied) or not _affordable(ctx):
             return
         try:
-            lr = ctx.range_test(outcome.setup).suggestion
+            test = ctx.range_test(outcome.setup)
         except Exception as exc:  # the fixed setup's loss refused what some LR made of the outputs
             ctx.skipped.append(f"range test with the fix of {cause}: {type(exc).__name__}: {exc}")
             continue
+        lr = test.suggestion if test is not None else None
         if lr is None or abs(math.log10(lr / ctx.spec.lr)) < ctx.config.min_lr_decades:
             continue  # the fixed setup wants about the user's LR: the single-fix trial already said it all
         reference_lr = suggestion if suggestion is not None else lr

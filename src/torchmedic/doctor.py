@@ -101,10 +101,25 @@ def check_arguments(model: Any, loss_fn: Any, optimizer: Any) -> None:
         )
 
 
+STEP_FORWARDS, TRIAL_COPIES = 3, 15  # one step is a forward and a backward of about two; a trial copies the model
+# about 15 times over (the fresh model, its snapshots, the gradients, Adam's state and update: ~10 copies)
+
+
 def _trial_cost(ctx: Context) -> float:
-    """Seconds one trial takes, from the baseline (or a guess before it ran)."""
+    """Seconds one trial takes, from the baseline, or before it ran the least it can cost: one step and the
+    measurements before and after it (a training batch and the held-out samples, twice), in units of the model's
+    first forward on a training batch and of one copy of it."""
     baseline = ctx.trials.get("baseline")
-    return baseline.seconds if baseline is not None else 1.0
+    if baseline is not None:
+        return baseline.seconds
+    batch, held = ctx.train[0].size, ctx.held_out.size
+    forwards = STEP_FORWARDS + 2 * (batch + held) / batch
+    return forwards * ctx.forward_s + TRIAL_COPIES * ctx.copy_s
+
+
+def _look_cost(ctx: Context) -> float:
+    """Seconds a forward-only probe takes: about what the earlier ones took (copies and a few forwards each)."""
+    return sum(ctx.look_s) / len(ctx.look_s) if ctx.look_s else 0.0
 
 
 def _run_probe(ctx: Context, probe: Probe) -> None:
@@ -113,13 +128,16 @@ def _run_probe(ctx: Context, probe: Probe) -> None:
         return
     if not probe.when(ctx):
         return
-    cost = _trial_cost(ctx) * abs(probe.steps) if probe.steps else 0.0
+    cost = _trial_cost(ctx) * abs(probe.steps) if probe.steps else _look_cost(ctx)
     if ctx.remaining < cost:
         ctx.skipped.append(f"{probe.name}: out of budget ({ctx.remaining:.1f} s left, needs ~{cost:.1f} s)")
         return
     progress.step(probe.name.replace("_", " "))
+    began = time.perf_counter()
     try:
         probe.fn(ctx)
+        if not probe.steps:
+            ctx.look_s.append(time.perf_counter() - began)
     except (TorchMedicError, MemoryError):
         raise
     except Exception as exc:

@@ -104,6 +104,15 @@ def _measured(step: int, total: int) -> bool:
     return step < 3 or step == total - 1 or step % 5 == 0
 
 
+def _next_step_late(began: float, steps: int, deadline: float | None) -> bool:
+    """True when one more step, at the mean pace of the steps so far, would end after the deadline: a slow model
+    stops before its budget is spent, not one step after (the first step always runs, to measure the pace)."""
+    if deadline is None or steps == 0:
+        return False
+    now = time.perf_counter()
+    return now + (now - began) / steps > deadline
+
+
 def train(
     model: nn.Module,
     spec: OptimizerSpec,
@@ -128,11 +137,12 @@ def train(
     ratios: dict[str, list[float]] = {}
     model.train()
     total = steps
+    began = time.perf_counter()
     while True:
         if record.steps == total == steps and extend_to is not None and extend_if is not None:
             total = extend_to if extend_if(record) else steps
             model.train()
-        if record.steps >= total or (deadline is not None and record.steps > 0 and time.perf_counter() > deadline):
+        if record.steps >= total or _next_step_late(began, record.steps, deadline):
             break
         if stop_if is not None and record.steps and record.steps % check_every == 0 and stop_if():
             model.train()
@@ -204,6 +214,7 @@ def run_trial(
     before_held = measure(model, held_out, loss_fn, task) if measure_before else None
     floors: dict[str, float] = {} if before_train is None or before_held is None else {
         "train": before_train.floor, "held": before_held.floor}  # fmt: skip
+    measuring = time.perf_counter() - start  # what the measurements after training will cost again: kept for them
 
     glance = held_out if held_out.size <= GLANCE else held_out.select(slice(0, GLANCE))
 
@@ -225,7 +236,8 @@ def run_trial(
         return stop_when is not None and stop_when(glanced()) and stop_when(held())
 
     batches = list(setup.train)
-    training = train(model, setup.spec, loss_fn, batches, steps, deadline=deadline, track_layers=track_layers,
+    ends = None if deadline is None else deadline - measuring
+    training = train(model, setup.spec, loss_fn, batches, steps, deadline=ends, track_layers=track_layers,
                      extend_to=extend_to, extend_if=check if extend_if else None,
                      stop_if=stop if stop_when else None)  # fmt: skip
     if training.nonfinite_step is None:

@@ -45,6 +45,8 @@ def target_lr(ctx: Context, setup: Setup, direction: int) -> tuple[float, str]:
     (-1 lower, +1 higher, 0 either) of the current LR by a real step, else the usual step that way."""
     current, name = setup.spec.lr, setup.spec.name
     result = ctx.range_test(setup)
+    if result is None:
+        return _blind(ctx, current, name, direction, "no budget left for an LR range test")
     margin, step = ctx.config.long_run_margin, ctx.config.min_lr_decades
 
     def points(lr: float) -> bool:
@@ -63,13 +65,18 @@ def target_lr(ctx: Context, setup: Setup, direction: int) -> tuple[float, str]:
         flat = f"the range test suggests {result.suggestion:.2g}, not {way}"
     else:
         flat = f"the range test is flat ({result.message.removeprefix(FLAT_MESSAGE).strip(' ()')})"
+    return _blind(ctx, current, name, direction, flat)
+
+
+def _blind(ctx: Context, current: float, name: str, direction: int, why: str) -> tuple[float, str]:
+    """The usual step `direction` of the current LR, when the range test says nothing (`why`) about where to go."""
     if direction <= 0:
-        return current * BLIND_FACTOR[-1], f"{flat}: lr x {BLIND_FACTOR[-1]:g}"
+        return current * BLIND_FACTOR[-1], f"{why}: lr x {BLIND_FACTOR[-1]:g}"
     usual = ctx.config.usual_lr(name)
     raised = current * BLIND_FACTOR[1]
     if raised < usual:
-        return usual, f"{flat}: the usual starting LR for {name}"
-    return raised, f"{flat}: lr x {BLIND_FACTOR[1]:g}"
+        return usual, f"{why}: the usual starting LR for {name}"
+    return raised, f"{why}: lr x {BLIND_FACTOR[1]:g}"
 
 
 def scaled_lr_line(optimizer: str | None, lr: float | None, direction: int) -> str:
@@ -127,6 +134,8 @@ def retuned_lr(ctx: Context, setup: Setup, option: int) -> Outcome:
     """The range test's LR for a setup that other fixes changed, whichever way it lies (repair's variants: the fixed
     setup did not learn convincingly at its LR, so the LR is worth changing even by a little)."""
     result = ctx.range_test(setup)
+    if result is None:
+        return Refused("no budget left for an LR range test of the fixed setup")
     if result.suggestion is None and lowest(result, MINIMUM_DIVISOR) is None:
         return Refused(f"the range test on the fixed setup finds no better LR: {result.message}")
     return with_lr(ctx, setup, *target_lr(ctx, setup, 0), option, near=True)

@@ -11,6 +11,8 @@ from torchmedic.probes.trial_probe import stuck
 @probe("lr_range", order=105, when=stuck, steps=-2)
 def lr_range(ctx: Context) -> None:
     result = ctx.range_test(ctx.setup())
+    if result is None:
+        return
     s = ctx.signals
     s.emit(N.LR_RANGE_FLAT, result.flat)
     s.emit(N.LR_RANGE_METHOD, result.method)
