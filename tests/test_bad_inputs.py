@@ -78,6 +78,19 @@ def test_a_model_on_the_meta_device_is_refused_before_anything_runs() -> None:
         torchmedic.diagnose(mlp().to("meta"), batches(), nn.CrossEntropyLoss(), budget_s=5)
 
 
+def test_data_on_the_meta_device_is_refused_with_its_shape() -> None:
+    loader = [(x.to("meta"), y) for x, y in batches()]
+    with pytest.raises(InputError, match=r"meta device: it has a shape \(16, 8\) but no values"):
+        torchmedic.diagnose(mlp(), loader, nn.CrossEntropyLoss(), budget_s=5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device besides the CPU")
+def test_a_model_on_cuda_with_data_on_the_cpu_is_diagnosed_on_the_models_device() -> None:
+    model = mlp().cuda()
+    report = torchmedic.diagnose(model, batches(), nn.CrossEntropyLoss(), budget_s=5)
+    assert report.symptom is not None and next(model.parameters()).is_cuda
+
+
 def test_a_half_model_on_float_inputs_names_both_dtypes_and_the_casts() -> None:
     with pytest.raises(ModelError, match=r"float16 weights but the model input is torch\.float32.*x\.to"):
         torchmedic.diagnose(mlp().half(), batches(), nn.CrossEntropyLoss(), budget_s=5)

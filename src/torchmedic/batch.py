@@ -122,13 +122,22 @@ def _first_present(raw: Mapping[Any, Any], names: Sequence[str]) -> str | None:
 
 def _inputs(value: Any, what: str, index: int) -> torch.Tensor | tuple[torch.Tensor, ...]:
     if isinstance(value, (tuple, list)) and value and all(isinstance(v, torch.Tensor) for v in value):
-        return tuple(value)
+        return tuple(_with_values(v, what, index) for v in value)
     return _as_tensor(value, what, index)
+
+
+def _with_values(value: torch.Tensor, what: str, index: int) -> torch.Tensor:
+    if value.is_meta:
+        raise InputError(
+            f"{what} of batch {index} is a tensor on the meta device: it has a shape {tuple(value.shape)} but no "
+            "values. Build the data on a real device (cpu or cuda)."
+        )
+    return value
 
 
 def _as_tensor(value: Any, what: str, index: int) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
-        return value
+        return _with_values(value, what, index)
     if isinstance(value, (int, float)) or (
         isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value)
     ):
