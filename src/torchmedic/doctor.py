@@ -117,9 +117,13 @@ def _trial_cost(ctx: Context) -> float:
     return forwards * ctx.forward_s + TRIAL_COPIES * ctx.copy_s
 
 
-def _look_cost(ctx: Context) -> float:
-    """Seconds a forward-only probe takes: about what the earlier ones took (copies and a few forwards each)."""
-    return sum(ctx.look_s) / len(ctx.look_s) if ctx.look_s else 0.0
+def _look_cost(ctx: Context, probe: Probe) -> float:
+    """Seconds a forward-only probe takes: the forwards it declares, at the pace of the model's first forward, and
+    the copy of the model it runs them on."""
+    if not probe.forwards and not probe.held_out_forwards:
+        return 0.0
+    held = probe.held_out_forwards * ctx.held_out.size / max(1, ctx.train[0].size)
+    return (probe.forwards + held) * ctx.forward_s + ctx.copy_s
 
 
 def _run_probe(ctx: Context, probe: Probe) -> None:
@@ -128,16 +132,13 @@ def _run_probe(ctx: Context, probe: Probe) -> None:
         return
     if not probe.when(ctx):
         return
-    cost = _trial_cost(ctx) * abs(probe.steps) if probe.steps else _look_cost(ctx)
+    cost = _trial_cost(ctx) * abs(probe.steps) if probe.steps else _look_cost(ctx, probe)
     if ctx.remaining < cost:
         ctx.skipped.append(f"{probe.name}: out of budget ({ctx.remaining:.1f} s left, needs ~{cost:.1f} s)")
         return
     progress.step(probe.name.replace("_", " "))
-    began = time.perf_counter()
     try:
         probe.fn(ctx)
-        if not probe.steps:
-            ctx.look_s.append(time.perf_counter() - began)
     except (TorchMedicError, MemoryError):
         raise
     except Exception as exc:

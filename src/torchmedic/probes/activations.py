@@ -10,7 +10,7 @@ from torchmedic.layers import recording
 from torchmedic.probes.registry import probe
 
 
-@probe("activations", order=40)
+@probe("activations", order=40, forwards=1)
 def activations(ctx: Context) -> None:
     s = ctx.signals
     model = ctx.copy()

@@ -20,7 +20,7 @@ from torchmedic.signals import Signals
 from torchmedic.task import binary_reading
 
 
-@probe("init_loss", order=30)
+@probe("init_loss", order=30, forwards=1)
 def init_loss(ctx: Context) -> None:
     s, out = ctx.signals, ctx.output
     targets = ctx.train[0].loss_targets

@@ -16,7 +16,7 @@ def _eval_output(model: torch.nn.Module, batch: Batch) -> torch.Tensor | None:
     return None if out is None else out.detach().float()
 
 
-@probe("input_sensitivity", order=60)
+@probe("input_sensitivity", order=60, held_out_forwards=1)
 def input_sensitivity(ctx: Context) -> None:
     """How much the output moves when the input changes: the mean output difference between different samples,
     relative to the output's magnitude (0: the output ignores the input)."""
@@ -35,7 +35,7 @@ def input_sensitivity(ctx: Context) -> None:
     ctx.signals.emit(N.SENSITIVITY_RELATIVE, change / scale if scale > 0 else 0.0)
 
 
-@probe("batch_independence", order=70)
+@probe("batch_independence", order=70, forwards=3)  # three, of at most 32 samples
 def batch_independence(ctx: Context) -> None:
     """Change one sample and see whether the outputs of the others move: they must not in eval mode."""
     batch = ctx.held_out if ctx.held_out.size >= 3 else ctx.train[0]
