@@ -67,6 +67,12 @@ def dict_out() -> tuple[Any, ...]:
     return DictOut(), loader(x, y), lambda out, t: F.cross_entropy(out["logits"], t)
 
 
+class KeyedOut(TupleOut):
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        logits = self.body(x)
+        return {"features": logits.detach(), "pred": logits}
+
+
 def tokens() -> tuple[Any, ...]:
     ids = torch.randint(0, 100, (1000, 12), generator=torch.Generator().manual_seed(0))
     return BagOfTokens(), loader(ids, (ids < 50).sum(1).gt(6).long()), nn.CrossEntropyLoss()
@@ -98,6 +104,12 @@ def test_healthy_formats_are_trained_and_pass(make: Callable[[], tuple[Any, ...]
     config = torchmedic.DiagnoseConfig()
     assert report.signals.get("trial.steps") in (config.trial_steps, config.long_trial_steps), report.skipped
     assert report.healthy, report
+
+
+def test_a_loss_reading_a_dict_entry_other_than_the_prediction_is_refused_by_name() -> None:
+    x, y = images()
+    with pytest.raises(torchmedic.InputError, match=r"reads outputs\['pred'\].*takes outputs\['features'\]"):
+        torchmedic.diagnose(KeyedOut(), loader(x, y), lambda out, t: F.cross_entropy(out["pred"], t))
 
 
 def test_probabilities_into_nll_loss() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torchmedic import stats
+from torchmedic import TorchMedicWarning, stats
 from torchmedic.monitor import Monitor, MonitorConfig
 from torchmedic.signals import Signals
 
@@ -158,6 +159,26 @@ class FunctionalHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.fc(x))
+
+
+def test_outputs_probe_reads_targets_that_are_no_labels_of_the_outputs() -> None:
+    """(N, C) outputs logged with (N, T) token targets (a dict's first tensor, not what the loss read): the probe
+    measures them and does not try cross-entropy between the two."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TorchMedicWarning)
+        with Monitor(model, opt, every=1) as monitor:
+            for _ in range(3):
+                opt.zero_grad()
+                out = model(torch.randn(8, 4))
+                loss = out.square().mean()
+                loss.backward()
+                opt.step()
+                monitor.log(loss=loss, outputs=out, targets=torch.randint(0, 3, (8, 5)))
+    assert monitor.signals.get("loss.ce_on_outputs") is None
+    assert monitor.signals.get("output.shape") == [8, 3]
 
 
 @pytest.mark.parametrize(

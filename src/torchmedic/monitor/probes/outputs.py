@@ -116,7 +116,8 @@ class OutputProbe(Probe):
     def _pairs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor) -> None:
         index = not t.is_floating_point()
         dim = class_dim(o, t) if index else None
-        if dim is not None and o.dim() == 2 and record.loss is not None:  # the loss if the outputs were logits
+        if dim is not None and o.dim() == 2 and t.dim() == 1 and record.loss is not None:
+            # the loss if the outputs were logits of one label a sample; (N, T) targets are no labels of (N, C) outputs
             known = torch.where((t >= 0) & (t < o.shape[1]), t.long(), IGNORE)
             record.put(N.LOSS_CE_ON_OUTPUTS, F.cross_entropy(o.float(), known, ignore_index=IGNORE))
         if not index and o.shape != t.shape:
