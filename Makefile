@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.torchmedic-installed
 
-.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead bench-train bench-budget clean
+.PHONY: demo test lint bench bench-validate bench-lr bench-repair bench-loop bench-overhead bench-train bench-budget bench-properties clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-train: $(STAMP)
 
 bench-budget: $(STAMP)
 	$(PY) bench/budget_bench.py
+
+bench-properties: $(STAMP)
+	$(PY) bench/property_bench.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@ budget."""
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from typing import Any
@@ -11,47 +12,64 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn.modules import module as module_globals
+from torch.optim import optimizer as optimizer_globals
 
 import torchmedic
 
 from setups import Setup, healthy_cnn, sick
 
 
-def snapshot(model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+def snapshot(
+    model: nn.Module, optimizer: torch.optim.Optimizer | None, scheduler: Any = None, loader: Any = None
+) -> dict[str, Any]:
+    """Everything of the user's that torchmedic promises to leave as it was, copied."""
+    samplers = (loader, getattr(loader, "sampler", None))
+    generators = [g for g in (getattr(s, "generator", None) for s in samplers) if isinstance(g, torch.Generator)]
     return {
         "params": [p.detach().clone() for p in model.parameters()],
         "buffers": [b.clone() for b in model.buffers()],
         "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
         "requires_grad": [p.requires_grad for p in model.parameters()],
         "modes": [m.training for m in model.modules()],
-        "hooks": [
-            (dict(m._forward_hooks), dict(m._forward_pre_hooks), dict(m._backward_hooks)) for m in model.modules()
-        ],
-        "opt_state": None
-        if optimizer is None
-        else [
-            {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in optimizer.state.values()
-        ],
-        "opt_groups": None
-        if optimizer is None
-        else [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups],
+        "hooks": [_hooks(m) for m in model.modules()],
+        "optimizer": None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
+        "optimizer_hooks": None if optimizer is None else _hooks(optimizer),
+        "scheduler": None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
+        "loader_generators": [g.get_state() for g in generators],
+        "global_hooks": {owner.__name__: _hooks(owner) for owner in (module_globals, optimizer_globals)},
+        "grad_enabled": torch.is_grad_enabled(),
         "torch_rng": torch.get_rng_state(),
-        "numpy_rng": np.random.get_state()[1].copy(),
+        "numpy_rng": np.random.get_state(),
         "python_rng": random.getstate(),
     }
 
 
+def _hooks(owner: Any) -> dict[str, dict[int, Any]]:
+    """Every hook dict of a module, an optimizer or torch's modules of global hooks (forward, backward, state-dict,
+    step hooks), copied."""
+    return {name: dict(value) for name, value in vars(owner).items() if "hook" in name and isinstance(value, dict)}
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal to the bit, through dicts, lists and tuples; NaN equals NaN."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.shape != b.shape:
+            return False
+        return torch.equal(a, b) or (a.is_floating_point() and torch.allclose(a, b, rtol=0, atol=0, equal_nan=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
 def assert_same(a: dict[str, Any], b: dict[str, Any]) -> None:
-    for key in ("params", "buffers"):
-        assert all(torch.equal(x, y) for x, y in zip(a[key], b[key], strict=True)), key
-    assert all((x is None and y is None) or torch.equal(x, y) for x, y in zip(a["grads"], b["grads"], strict=True))
-    for key in ("requires_grad", "modes", "hooks", "opt_groups", "python_rng"):
-        assert a[key] == b[key], key
-    assert torch.equal(a["torch_rng"], b["torch_rng"])
-    assert np.array_equal(a["numpy_rng"], b["numpy_rng"])
-    if a["opt_state"] is not None:
-        for sa, sb in zip(a["opt_state"], b["opt_state"], strict=True):
-            assert all(torch.equal(sa[k], sb[k]) if isinstance(sa[k], torch.Tensor) else sa[k] == sb[k] for k in sa)
+    """Two snapshots agree on every key; the assertion names the first that differs."""
+    for key in a:
+        assert same(a[key], b[key]), key
 
 
 def trained(setup: Setup) -> Setup:
