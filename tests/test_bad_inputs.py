@@ -138,3 +138,27 @@ def test_a_budget_too_small_for_the_trial_is_not_called_healthy() -> None:
     assert report.symptom is None
     assert not report.healthy and not report.broken
     assert "not measured" in plain(report) and "larger budget" in plain(report)
+
+
+class InPlaceAfterReLU(nn.Module):
+    """`h += 1` changes the ReLU output that autograd saved for ReLU's gradient: the backward fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 16), nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.a(x))
+        h += 1
+        return self.b(h)
+
+
+def test_a_backward_broken_by_an_in_place_op_names_the_line_and_the_fix() -> None:
+    model = InPlaceAfterReLU()
+    for run in (torchmedic.diagnose, torchmedic.repair):
+        with pytest.raises(ModelError) as caught:
+            run(model, batches(), nn.CrossEntropyLoss(), budget_s=5)
+        message = str(caught.value)
+        assert "in-place operation" in message and "out of place" in message
+        assert "'h = torch.relu(self.a(x))' (test_bad_inputs.py:" in message
+    assert all(p.grad is None for p in model.parameters())

@@ -18,7 +18,7 @@ from torchmedic.batch import Batch, BatchKeys, concat, consumed_output, iterate,
 from torchmedic.clone import OptimizerSpec, clone_model
 from torchmedic.config import DiagnoseConfig
 from torchmedic.errors import InputError, LossError
-from torchmedic.model_errors import explain
+from torchmedic.model_errors import check_backward, explain
 from torchmedic.remedies.lr_finder import LRFinderResult, range_test
 from torchmedic.samples import from_dataset, without_held_out
 from torchmedic.setup import Setup
@@ -279,6 +279,8 @@ def build(
     check_read_output(loss_fn, outputs, train[0].loss_targets)
     task = infer_task(loss_fn, outputs, train[0].targets)
     check_scalar_loss(loss_fn, outputs, train[0].loss_targets)
+    if not train_refusal:
+        check_backward(copied, train[0], loss_fn)
     context = Context(
         model,
         base,

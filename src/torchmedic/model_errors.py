@@ -1,7 +1,12 @@
-"""Turn an exception from inside the user's forward into an error that names the layer and the shapes."""
+"""Turn an exception from inside the user's forward or backward into an error that names the layer, the shapes or
+the line."""
 
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -9,6 +14,10 @@ from torch import nn
 
 from torchmedic.batch import Batch
 from torchmedic.errors import ModelError
+from torchmedic.metrics import loss_value
+
+_LIBRARIES = (str(Path(torch.__file__).parent), str(Path(__file__).parent))
+_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)\n\s+(?P<code>[^\n]*)')
 
 
 class _Found(Exception):
@@ -141,3 +150,54 @@ def explain(model: nn.Module, batch: Batch, exc: BaseException) -> ModelError:
             f"torch said: {inner}"
         )
     return ModelError(f"{where} raised on {got}: {type(inner).__name__}: {inner}")
+
+
+def check_backward(model: nn.Module, batch: Batch, loss_fn: Callable[..., Any]) -> None:
+    """Raise a ModelError when `loss.backward()` fails on the model's graph (an in-place change to a tensor autograd
+    saved, most often): every trial would fail the same way, so the user learns it before any experiment."""
+    try:
+        loss = loss_value(loss_fn, batch.run(model), batch.loss_targets)
+    except Exception:
+        return  # a forward or loss that raises is reported where it is measured
+    if not loss.requires_grad:
+        return  # a cut graph is a finding, not an error
+    try:
+        loss.backward()
+    except RuntimeError as exc:
+        raise _backward_error(model, batch, loss_fn, exc) from exc
+    finally:
+        model.zero_grad(set_to_none=True)
+
+
+def _backward_error(model: nn.Module, batch: Batch, loss_fn: Callable[..., Any], exc: RuntimeError) -> ModelError:
+    """The error, with the line of the user's forward whose saved result was changed (found by anomaly mode)."""
+    text = str(exc).split(" Hint:")[0]
+    line = _forward_line(model, batch, loss_fn)
+    where = f" The tensor autograd needs is the result of {line}." if line else ""
+    if "modified by an inplace operation" not in text:
+        return ModelError(f"loss.backward() failed on the model's graph: {text}.{where}")
+    return ModelError(
+        "loss.backward() fails: an in-place operation in the model's forward (x += ..., x.mul_(...), "
+        f"x[...] = ..., nn.ReLU(inplace=True)) changes a tensor that autograd saved for the gradient.{where} "
+        "Write the change out of place (h = h + 1 instead of h += 1, inplace=False). "
+        f"torch said: {text}"
+    )
+
+
+def _forward_line(model: nn.Module, batch: Batch, loss_fn: Callable[..., Any]) -> str | None:
+    """'file:line (code)' of the last frame of the user's code in the forward whose backward failed, or None."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with torch.autograd.detect_anomaly(check_nan=False):
+                loss_value(loss_fn, batch.run(model), batch.loss_targets).backward()
+        except RuntimeError:
+            pass
+        finally:
+            model.zero_grad(set_to_none=True)
+    for warning in caught:
+        frames = [f for f in _FRAME.finditer(str(warning.message)) if not f["file"].startswith(_LIBRARIES)]
+        if "Traceback of forward call" in str(warning.message) and frames:
+            last = frames[-1]
+            return f"{last['code'].strip()!r} ({Path(last['file']).name}:{last['line']}, in {last['func']})"
+    return None
