@@ -201,3 +201,53 @@ def test_final_module_is_the_layer_that_returned_the_output(model: nn.Module, fi
         assert monitor.signals.get("output.final_module") == final
     assert len(model._forward_hooks) == hooks
     assert all(not m._forward_hooks for m in model.modules())
+
+
+class FeaturesAndPrediction(nn.Module):
+    """Returns {'features', 'pred'}: the first tensor is not the prediction the loss reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body, self.head = nn.Linear(4, 16), nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = F.relu(self.body(x))
+        return {"features": features, "pred": self.head(features)}
+
+
+def _train_dict_model(log: str, aux: float = 0.0) -> tuple[Signals, list[str]]:
+    torch.manual_seed(0)
+    model = FeaturesAndPrediction()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Monitor(model, opt, every=1) as monitor:
+            for _ in range(4):
+                y = torch.randint(0, 3, (8,))
+                opt.zero_grad()
+                out = model(torch.randn(8, 4))
+                loss = F.cross_entropy(out["pred"], y) + aux * out["features"].square().mean()
+                loss.backward()
+                opt.step()
+                if log == "loss":
+                    monitor.log(loss=loss, targets=y)
+                elif log == "outputs":
+                    monitor.log(loss=loss, outputs=out, targets=y)
+    return monitor.signals, [str(w.message) for w in caught if issubclass(w.category, TorchMedicWarning)]
+
+
+@pytest.mark.parametrize(("log", "aux"), [("loss", 0.0), ("outputs", 0.0), ("loss", 0.1)])
+def test_of_several_output_tensors_the_one_the_loss_reads_is_measured(log: str, aux: float) -> None:
+    """The loss's graph names the prediction; an auxiliary term on the features (which reach the loss through the
+    head too) does not make them the prediction."""
+    signals, warned = _train_dict_model(log, aux)
+    assert signals.get("output.shape") == [8, 3]
+    assert signals.get("pred.hist") is not None
+    assert warned == []
+
+
+def test_several_output_tensors_without_a_logged_loss_are_named_once() -> None:
+    signals, warned = _train_dict_model("none")
+    assert signals.get("output.shape") == [8, 16]
+    assert len(warned) == 1
+    assert "('features', 'pred')" in warned[0] and "outputs['features']" in warned[0]

@@ -13,6 +13,7 @@ from torchmedic.errors import InputError
 
 INPUT_KEYS = ("input", "inputs", "x", "image", "images", "img", "pixel_values", "data", "features", "feature")
 TARGET_KEYS = ("target", "targets", "y", "label", "labels", "class", "mask")
+MAX_GRAPH_NODES = 256  # autograd nodes searched from a loss back to the tensor it may have been computed from
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,7 @@ def primary_output(outputs: Any) -> torch.Tensor | None:
     return getattr(outputs, "logits", None)
 
 
-def _elements(outputs: Any) -> list[tuple[Any, torch.Tensor]]:
+def output_elements(outputs: Any) -> list[tuple[Any, torch.Tensor]]:
     """(key, tensor) for each floating tensor directly inside a tuple, list or dict output."""
     if isinstance(outputs, Mapping):
         items = list(outputs.items())
@@ -256,7 +257,7 @@ def _elements(outputs: Any) -> list[tuple[Any, torch.Tensor]]:
 def consumed_output(loss_fn: Any, outputs: Any, targets: torch.Tensor) -> Any:
     """The key of the tensor the loss reads when the model returns several (a loss on the second of (logits,
     probabilities)), found by which element the loss's gradient reaches; None for a single tensor or when unclear."""
-    elements = _elements(outputs)
+    elements = output_elements(outputs)
     if len(elements) < 2:
         return None
     leaves = {k: v.detach().clone().requires_grad_(True) for k, v in elements}
@@ -281,3 +282,28 @@ def pick(outputs: Any, key: Any) -> torch.Tensor | None:
         return primary_output(outputs)
     value = outputs[key] if isinstance(outputs, (Mapping, tuple, list)) else None
     return value if isinstance(value, torch.Tensor) else primary_output(outputs)
+
+
+def read_by(loss: torch.Tensor, elements: list[tuple[Any, torch.Tensor]]) -> list[Any]:
+    """The keys of the output elements `loss` was computed from directly: those its graph reaches, less those that
+    reach it only through another such element (features that go through the head into the logits)."""
+    fed = [(k, v) for k, v in elements if v.grad_fn is not None and feeds(loss, v)]
+    return [k for k, v in fed if not any(o is not v and feeds(o, v) for _, o in fed)]
+
+
+def feeds(root: torch.Tensor, result: torch.Tensor) -> bool:
+    """Whether `result` went into `root` (the loss itself, or scaled, summed, averaged on the way), searching
+    its autograd graph."""
+    if root is result:
+        return True
+    target = result.grad_fn
+    stack, seen = [root.grad_fn], set[int]()
+    while stack and target is not None and len(seen) < MAX_GRAPH_NODES:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        if node is target:
+            return True
+        seen.add(id(node))
+        stack.extend(parent for parent, _ in node.next_functions)
+    return False

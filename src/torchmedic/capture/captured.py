@@ -13,13 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from torchmedic.batch import BatchKeys, primary_output
+from torchmedic.batch import BatchKeys, feeds, primary_output
 from torchmedic.capture.adapters import ViewedModel, ViewedTargets
 from torchmedic.capture.recorder import LossCall, Recorder
 from torchmedic.capture.views import ACTIVATIONS, View, element, find_view, same
 from torchmedic.errors import InputError
-
-MAX_GRAPH_NODES = 256  # autograd nodes searched from the backward tensor back to a loss result
 
 
 class CaptureError(InputError):
@@ -77,7 +75,7 @@ def _model(recorder: Recorder, optimizer: torch.optim.Optimizer, loss: LossCall)
     best = max(shared, key=lambda pair: pair[0], default=(0, None))
     if best[1] is not None and best[0] > 0:
         return best[1]
-    feeding = [c.module for c in recorder.calls.values() if _output_feeds(loss.result, c.output)]
+    feeding = [c.module for c in recorder.calls.values() if _outputfeeds(loss.result, c.output)]
     if not feeding:
         raise CaptureError(
             f"no module whose forward ran before the first step holds the {type(optimizer).__name__}'s parameters "
@@ -86,9 +84,9 @@ def _model(recorder: Recorder, optimizer: torch.optim.Optimizer, loss: LossCall)
     return feeding[-1]
 
 
-def _output_feeds(root: torch.Tensor, output: Any) -> bool:
+def _outputfeeds(root: torch.Tensor, output: Any) -> bool:
     out = primary_output(output)
-    return isinstance(out, torch.Tensor) and out.grad_fn is not None and _feeds(root, out)
+    return isinstance(out, torch.Tensor) and out.grad_fn is not None and feeds(root, out)
 
 
 def _loss(recorder: Recorder) -> LossCall:
@@ -100,27 +98,10 @@ def _loss(recorder: Recorder) -> LossCall:
             "called in the training loop, not a loss written out by hand"
         )
     root = recorder.roots[-1]
-    feeding = [call for call in recorder.losses if _feeds(root, call.result)]
+    feeding = [call for call in recorder.losses if feeds(root, call.result)]
     if not feeding:
         raise CaptureError("the tensor backward() was called on does not come from any loss call torchmedic saw")
     return feeding[-1]
-
-
-def _feeds(root: torch.Tensor, result: torch.Tensor) -> bool:
-    """Whether `result` went into `root` (the loss itself, or scaled, summed, averaged on the way)."""
-    if root is result:
-        return True
-    target = result.grad_fn
-    stack, seen = [root.grad_fn], set[int]()
-    while stack and target is not None and len(seen) < MAX_GRAPH_NODES:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        if node is target:
-            return True
-        seen.add(id(node))
-        stack.extend(parent for parent, _ in node.next_functions)
-    return False
 
 
 def _view(view: View | None, what: str, seen: Any, source: str) -> View:

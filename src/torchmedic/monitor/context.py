@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import weakref
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,6 +56,7 @@ class Context:
         self.foreign_steps = 0  # ... and steps, meanwhile, of optimizers holding none of the model's parameters
         self.skipped_steps = 0  # ... and steps a GradScaler skipped because the gradients were not finite
         self.loss_scale: float | None = None  # the GradScaler's scale at the latest skipped step
+        self.output_key: Any = None  # which tensor of a several-tensor output the loss reads, once seen
         self.refresh()
 
     @property

@@ -31,6 +31,8 @@ class StepRecord:
     outputs: torch.Tensor | None = None
     targets: torch.Tensor | None = None
     loss_kind: str | None = None
+    candidates: list[tuple[Any, torch.Tensor]] = field(default_factory=list)  # several output tensors: the loss's
+    # graph tells which one is the prediction (they are kept, undetached, only until `log()` sees the loss)
     logged: bool = False  # `log()` already filled this record
 
     def put(self, name: N.Name, value: torch.Tensor, scope: str = "", *, across: str = MEAN) -> None:

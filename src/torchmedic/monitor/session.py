@@ -33,7 +33,7 @@ from torchmedic.monitor.probes.inputs import InputProbe
 from torchmedic.monitor.probes.loading import LoadEvent, LoadProbe
 from torchmedic.monitor.probes.mode import ModeProbe
 from torchmedic.monitor.probes.optimizer import OptimizerProbe
-from torchmedic.monitor.probes.outputs import OutputProbe
+from torchmedic.monitor.probes.outputs import OutputProbe, candidates, settle_output
 from torchmedic.monitor.probes.updates import UpdateProbe
 from torchmedic.monitor.record import SUM, StepRecord
 from torchmedic.rules.registry import Rule, rules_for
@@ -211,13 +211,14 @@ class Session:
             return
         try:
             record.logged = True
+            out = primary_output(outputs) if outputs is not None else None
+            if isinstance(out, torch.Tensor):
+                record.outputs, record.candidates = out.detach(), candidates(outputs, out)
             if isinstance(loss, torch.Tensor):
+                settle_output(record, loss, self.ctx)
                 record.loss = loss.detach()
             elif isinstance(loss, (int, float)):
                 record.loss = torch.tensor(float(loss))
-            out = primary_output(outputs) if outputs is not None else None
-            if isinstance(out, torch.Tensor):
-                record.outputs = out.detach()
             if isinstance(targets, torch.Tensor):
                 record.targets = targets.detach()
             record.loss_kind = loss_kind

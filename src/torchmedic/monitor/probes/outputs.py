@@ -3,6 +3,8 @@ histograms, and how the loss relates to the outputs."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -10,7 +12,9 @@ import torch.nn.functional as F
 
 from torchmedic import signal_names as N
 from torchmedic import stats
-from torchmedic.batch import primary_output
+from torchmedic.batch import output_elements, pick, read_by
+from torchmedic.errors import TorchMedicWarning
+from torchmedic.monitor.context import Context
 from torchmedic.monitor.probes.base import Probe
 from torchmedic.monitor.record import SUM, StepRecord
 
@@ -33,11 +37,36 @@ def class_dim(outputs: torch.Tensor, targets: torch.Tensor | None) -> int | None
     return None
 
 
+def candidates(output: Any, measured: torch.Tensor) -> list[tuple[Any, torch.Tensor]]:
+    """The floating tensors of a several-tensor output, the one measured so far first; [] for a single one or
+    for a dict with 'logits' (a Hugging Face output, whose prediction is named). A 0-d entry is a loss."""
+    if isinstance(output, Mapping) and "logits" in output:
+        return []
+    elements = [(k, v) for k, v in output_elements(output) if v.dim() > 0]
+    return sorted(elements, key=lambda kv: kv[1] is not measured) if len(elements) > 1 else []
+
+
+def settle_output(record: StepRecord, loss: torch.Tensor, ctx: Context) -> None:
+    """When the model returned several tensors, take as the prediction the one `loss` was computed from, and
+    remember its key for the later steps."""
+    if len(record.candidates) < 2 or loss.grad_fn is None:
+        return
+    keys = read_by(loss, record.candidates)
+    if len(keys) == 1:
+        ctx.output_key = keys[0]
+        record.outputs = dict(record.candidates)[keys[0]].detach()
+        record.candidates = []
+
+
 class OutputProbe(Probe):
     """Keeps a reference to the model's output on a sampled step (or takes what `log()` passed) and reduces it,
     with the targets and the loss, when the step's record closes."""
 
     name = "outputs"
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        self.warned = False  # the several-tensor warning is given once
 
     def arm(self, record: StepRecord) -> None:
         model = self.ctx.model
@@ -46,13 +75,16 @@ class OutputProbe(Probe):
 
     def _capture(self, record: StepRecord) -> Any:
         def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
-            out = primary_output(output)
+            out = pick(output, self.ctx.output_key)
             if torch.is_grad_enabled() and record.outputs is None and isinstance(out, torch.Tensor):
                 record.outputs = out.detach()
+                record.candidates = candidates(output, out) if self.ctx.output_key is None else []
 
         return hook
 
     def finish(self, record: StepRecord) -> None:
+        if record.candidates:
+            self._unsettled(record)
         if record.loss is not None:
             record.put(N.LOSS, record.loss.float().mean())
         if record.loss_kind is not None:
@@ -64,6 +96,20 @@ class OutputProbe(Probe):
             self._targets(record, t, o)
         if o is not None and t is not None and o.is_floating_point():
             self._pairs(record, o, t)
+
+    def _unsettled(self, record: StepRecord) -> None:
+        """Several output tensors and no loss graph to tell which is the prediction: say which one is measured."""
+        keys = [k for k, _ in record.candidates]
+        measured, record.candidates = keys[0], []
+        if not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"the model returns {len(keys)} tensors ({', '.join(map(repr, keys))}) and no loss tensor was logged "
+                f"to tell which one the loss reads: the monitor measures outputs[{measured!r}] as the prediction. "
+                "Call monitor.log(loss=loss) with the loss tensor, or log(outputs=...) with the prediction.",
+                TorchMedicWarning,
+                stacklevel=2,
+            )
 
     def _outputs(self, record: StepRecord, o: torch.Tensor, t: torch.Tensor | None) -> None:
         of = o.float()
