@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from torchmedic.batch import primary_output, replace_primary
 
@@ -59,6 +60,35 @@ def loss_kind_by_name(loss_fn: Callable[..., Any]) -> str | None:
         return _LOSS_FUNCTIONS.get(loss_fn)
     except TypeError:  # unhashable callables
         return None
+
+
+class _LossCalls(TorchFunctionMode):
+    """Records the kinds of the torch loss functions called while it is active (not those they call inside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds: set[str] = set()
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        try:
+            kind = _LOSS_FUNCTIONS.get(func)
+        except TypeError:
+            kind = None
+        if kind is not None:
+            self.kinds.add(kind)
+        return func(*args, **(kwargs or {}))
+
+
+def loss_kind_by_calls(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> str | None:
+    """The kind of the one torch loss a hand-written loss calls (a function or lambda around F.nll_loss, a module
+    wrapping nn.CrossEntropyLoss); None when it calls none, several kinds, or raises."""
+    calls = _LossCalls()
+    try:
+        with torch.no_grad(), calls:
+            loss_fn(model_output, targets)
+    except Exception:
+        return None
+    return next(iter(calls.kinds)) if len(calls.kinds) == 1 else None
 
 
 def is_shift_invariant(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> bool:
@@ -113,6 +143,8 @@ def infer_task(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Te
     if outputs is None:
         return Task("unknown", "unknown", None, "the model output holds no tensor")
     kind = loss_kind_by_name(loss_fn)
+    if kind is None and targets is not None:
+        kind = loss_kind_by_calls(loss_fn, model_output, targets)
     width = int(outputs.shape[1]) if outputs.dim() >= 2 else 1
     if kind is None and targets is not None and is_shift_invariant(loss_fn, model_output, targets):
         kind = "softmax_like"
