@@ -68,9 +68,28 @@ def dict_out() -> tuple[Any, ...]:
 
 
 class KeyedOut(TupleOut):
+    """The prediction under 'pred', after a tensor that carries nothing: measuring the first one would see a
+    constant output."""
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
         logits = self.body(x)
-        return {"features": logits.detach(), "pred": logits}
+        return {"features": torch.zeros_like(logits), "pred": logits}
+
+
+class SecondOfTuple(TupleOut):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.body(x)
+        return torch.zeros_like(logits), logits
+
+
+def keyed_out() -> tuple[Any, ...]:
+    x, y = images()
+    return KeyedOut(), loader(x, y), lambda out, t: F.cross_entropy(out["pred"], t)
+
+
+def second_of_tuple() -> tuple[Any, ...]:
+    x, y = images()
+    return SecondOfTuple(), loader(x, y), lambda out, t: F.cross_entropy(out[1], t)
 
 
 def tokens() -> tuple[Any, ...]:
@@ -96,7 +115,9 @@ def one_hot() -> tuple[Any, ...]:
     return cnn(), loader(x, F.one_hot(y, 10).float()), nn.CrossEntropyLoss()
 
 
-@pytest.mark.parametrize("make", [tuple_out, dict_out, tokens, segmentation, multilabel, one_hot])
+@pytest.mark.parametrize(
+    "make", [tuple_out, dict_out, keyed_out, second_of_tuple, tokens, segmentation, multilabel, one_hot]
+)
 def test_healthy_formats_are_trained_and_pass(make: Callable[[], tuple[Any, ...]]) -> None:
     model, data, loss_fn = make()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2 if make is tokens else 1e-3)
@@ -106,10 +127,24 @@ def test_healthy_formats_are_trained_and_pass(make: Callable[[], tuple[Any, ...]
     assert report.healthy, report
 
 
-def test_a_loss_reading_a_dict_entry_other_than_the_prediction_is_refused_by_name() -> None:
+class KeyedProbabilities(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = cnn(10, nn.Softmax(dim=1))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        probabilities = self.body(x)
+        return {"features": torch.zeros_like(probabilities), "pred": probabilities}
+
+
+def test_the_entry_the_loss_reads_is_the_one_diagnosed() -> None:
+    """Probabilities under 'pred' into NLLLoss: found on the entry the loss reads, not on the first one."""
     x, y = images()
-    with pytest.raises(torchmedic.InputError, match=r"reads outputs\['pred'\].*takes outputs\['features'\]"):
-        torchmedic.diagnose(KeyedOut(), loader(x, y), lambda out, t: F.cross_entropy(out["pred"], t))
+    model = KeyedProbabilities()
+    loss_fn = lambda out, t: F.nll_loss(out["pred"], t)  # noqa: E731
+    report = torchmedic.diagnose(model, loader(x, y), loss_fn, torch.optim.SGD(model.parameters(), lr=0.01))
+    assert report.findings[0].cause == "loss.task_mismatch"
+    assert "log-probabilities" in report.findings[0].summary
 
 
 def test_probabilities_into_nll_loss() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,7 @@ from torchmedic.errors import InputError
 
 INPUT_KEYS = ("input", "inputs", "x", "image", "images", "img", "pixel_values", "data", "features", "feature")
 TARGET_KEYS = ("target", "targets", "y", "label", "labels", "class", "mask")
+_PREDICTION: ContextVar[Any] = ContextVar("torchmedic_prediction_key", default=None)
 MAX_GRAPH_NODES = 256  # autograd nodes searched from a loss back to the tensor it may have been computed from
 
 
@@ -211,35 +214,50 @@ def _loader_error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+@contextmanager
+def prediction_at(key: Any) -> Iterator[None]:
+    """Within the block, the prediction of a tuple, list or dict output is its element at `key` (the one the user's
+    loss reads, see consumed_output); None keeps the default ('logits', else the first tensor)."""
+    token = _PREDICTION.set(key)
+    try:
+        yield
+    finally:
+        _PREDICTION.reset(token)
+
+
+def _primary_key(outputs: Any) -> Any:
+    """The key or index of the prediction in a tuple, list or dict output; None when there is no tensor in it."""
+    key = _PREDICTION.get()
+    if isinstance(outputs, Mapping):
+        if key in outputs and isinstance(outputs[key], torch.Tensor):
+            return key
+        if isinstance(outputs.get("logits"), torch.Tensor):
+            return "logits"
+        return next((k for k, v in outputs.items() if isinstance(v, torch.Tensor)), None)
+    if isinstance(key, int) and 0 <= key < len(outputs) and isinstance(outputs[key], torch.Tensor):
+        return key
+    return next((i for i, v in enumerate(outputs) if isinstance(v, torch.Tensor)), None)
+
+
 def replace_primary(outputs: Any, tensor: torch.Tensor) -> Any:
     """The outputs with their primary tensor (see primary_output) swapped for `tensor`, structure kept, so that
     the user's loss can be called on a made-up prediction."""
-    if isinstance(outputs, torch.Tensor):
-        return tensor
     if isinstance(outputs, Mapping):
-        key = (
-            "logits"
-            if isinstance(outputs.get("logits"), torch.Tensor)
-            else next(k for k, v in outputs.items() if isinstance(v, torch.Tensor))
-        )
-        return {**outputs, key: tensor}
+        return {**outputs, _primary_key(outputs): tensor}
     if isinstance(outputs, (tuple, list)):
-        index = next(i for i, v in enumerate(outputs) if isinstance(v, torch.Tensor))
+        index = _primary_key(outputs)
         return type(outputs)([tensor if i == index else v for i, v in enumerate(outputs)])
     return tensor
 
 
 def primary_output(outputs: Any) -> torch.Tensor | None:
-    """The tensor that stands for the model's prediction: the output itself, the first tensor of a tuple, or
-    `logits` (else the first tensor) of a dict."""
+    """The tensor that stands for the model's prediction: the output itself; of a tuple, list or dict, the element
+    the loss reads (see prediction_at), else a dict's `logits`, else the first tensor; an object's `.logits`."""
     if isinstance(outputs, torch.Tensor):
         return outputs
-    if isinstance(outputs, Mapping):
-        if isinstance(outputs.get("logits"), torch.Tensor):
-            return outputs["logits"]
-        outputs = list(outputs.values())
-    if isinstance(outputs, (tuple, list)):
-        return next((o for o in outputs if isinstance(o, torch.Tensor)), None)
+    if isinstance(outputs, (Mapping, tuple, list)):
+        key = _primary_key(outputs)
+        return None if key is None else outputs[key]
     return getattr(outputs, "logits", None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from torch import nn
 
 from torchmedic import progress
 from torchmedic import signal_names as N
-from torchmedic.batch import Batch, BatchKeys, concat, consumed_output, iterate, pick, primary_output
+from torchmedic.batch import Batch, BatchKeys, concat, consumed_output, iterate, prediction_at, primary_output
 from torchmedic.clone import OptimizerSpec, clone_model
 from torchmedic.config import DiagnoseConfig
 from torchmedic.errors import InputError, LossError
@@ -62,6 +62,7 @@ class Context:
     train_batches: int = 0  # how many batches a setup trains on: len(train) for diagnose, a pilot's for repair
     forward_s: float = 0.0  # the first forward of the model on one training batch, timed: a unit of its cost
     copy_s: float = 0.0  # one copy of the model, timed: the other unit (snapshots, optimizer state)
+    prediction_key: Any = None  # the element of a tuple or dict output the loss reads (see batch.prediction_at)
 
     def __post_init__(self) -> None:
         self.train_batches = self.train_batches or len(self.train)
@@ -222,21 +223,6 @@ def check_scalar_loss(loss_fn: Callable[..., Any], outputs: Any, targets: Any) -
         )
 
 
-def check_read_output(loss_fn: Callable[..., Any], outputs: Any, targets: torch.Tensor) -> None:
-    """Every measurement reads the prediction where torchmedic looks for it (a dict's 'logits', else the first
-    tensor): a loss that reads another entry of the output would be measured on the wrong tensor, so say so."""
-    key = consumed_output(loss_fn, outputs, targets)
-    if key is None or pick(outputs, key) is primary_output(outputs):
-        return
-    taken = next(k for k, v in (outputs.items() if isinstance(outputs, Mapping) else enumerate(outputs))
-                 if v is primary_output(outputs))  # fmt: skip
-    raise InputError(
-        f"loss_fn reads outputs[{key!r}] of the model's {type(outputs).__name__} output, but torchmedic takes "
-        f"outputs[{taken!r}] as the prediction (a dict's 'logits' entry, else the first tensor). Return the "
-        "prediction first (or under the key 'logits'), or pass a model that returns only the prediction."
-    )
-
-
 def build(
     model: nn.Module,
     loader: Iterable[Any],
@@ -270,17 +256,18 @@ def build(
     forward_started = time.perf_counter()
     outputs, train_refusal = first_forward(copied, train[0])
     copy_s, forward_s = forward_started - copy_started, time.perf_counter() - forward_started
-    output = primary_output(outputs)
-    if output is None:
-        raise InputError(
-            f"the model returned a {type(outputs).__name__} with no tensor in it: torchmedic needs "
-            "the prediction as a tensor (or a tuple/dict holding one)."
-        )
-    check_read_output(loss_fn, outputs, train[0].loss_targets)
-    task = infer_task(loss_fn, outputs, train[0].targets)
-    check_scalar_loss(loss_fn, outputs, train[0].loss_targets)
-    if not train_refusal:
-        check_backward(copied, train[0], loss_fn)
+    key = consumed_output(loss_fn, outputs, train[0].loss_targets)
+    with prediction_at(key):
+        output = primary_output(outputs)
+        if output is None:
+            raise InputError(
+                f"the model returned a {type(outputs).__name__} with no tensor in it: torchmedic needs "
+                "the prediction as a tensor (or a tuple/dict holding one)."
+            )
+        task = infer_task(loss_fn, outputs, train[0].targets)
+        check_scalar_loss(loss_fn, outputs, train[0].loss_targets)
+        if not train_refusal:
+            check_backward(copied, train[0], loss_fn)
     context = Context(
         model,
         base,
@@ -299,7 +286,7 @@ def build(
         task,
         keys,
     )
-    context.forward_s, context.copy_s = forward_s, copy_s
+    context.forward_s, context.copy_s, context.prediction_key = forward_s, copy_s, key
     if train_refusal:
         context.signals.emit(N.BN_ERROR, train_refusal)
         context.untrainable = "BatchNorm cannot train on these batches"

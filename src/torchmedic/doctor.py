@@ -15,7 +15,7 @@ from torch import nn
 import torchmedic.probes  # import registers the probes
 import torchmedic.rules  # noqa: F401  (import registers the rules)
 from torchmedic import progress
-from torchmedic.batch import BatchKeys
+from torchmedic.batch import BatchKeys, prediction_at
 from torchmedic.clone import DEFAULT_OPTIMIZER
 from torchmedic.config import DEFAULT_BUDGET_S, DiagnoseConfig
 from torchmedic.confirmed import from_interventions, with_code, with_verdict
@@ -56,8 +56,9 @@ def diagnose(
         ctx = build(model, loader, loss_fn, optimizer, device, budget_s, keys or BatchKeys(), config)
         if ctx.spec.is_default:
             ctx.notes.append(f"no optimizer given: trials used {DEFAULT_OPTIMIZER}")
-        examine(ctx)
-        findings, verdicts = _conclude(ctx)
+        with prediction_at(ctx.prediction_key):
+            examine(ctx)
+            findings, verdicts = _conclude(ctx)
     explained = explained_by_hand(findings) or any(f.verification is not None and f.verification.passed
                                                    for f in findings)  # fmt: skip
     return Report(findings, ctx.signals, ctx.task.kind, ctx.notes, ctx.skipped, time.perf_counter() - ctx.started,

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from torchmedic import progress
-from torchmedic.batch import Batch, BatchKeys
+from torchmedic.batch import Batch, BatchKeys, prediction_at
 from torchmedic.context import Context, build
 from torchmedic.doctor import check_arguments, diagnose
 from torchmedic.errors import InputError
@@ -59,7 +59,8 @@ def repair(
         report = diagnose(model, loader, loss_fn, optimizer, device=device,
                           budget_s=config.diagnose_share * budget_s, keys=keys, config=config.diagnose)  # fmt: skip
         ws = _workspace(model, loader, loss_fn, optimizer, device, keys or BatchKeys(), config, report, budget_s)
-        result = _search(ws, report, budget_s, config)
+        with prediction_at(ws.ctx.prediction_key):
+            result = _search(ws, report, budget_s, config)
     result.elapsed_s = time.perf_counter() - started
     return result
 
