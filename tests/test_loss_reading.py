@@ -98,3 +98,27 @@ def test_a_far_off_start_that_steps_close_in_on_is_not_divergence() -> None:
     t = Thresholds()
     assert read_symptom(_trial(35.0, 8.0, 8.0), task, t).kind == CONSTANT
     assert read_symptom(_trial(8.0, 8.0, 8.0), task, t).kind == DIVERGED
+
+
+class WrappedCrossEntropy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ce = nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.ce(out, y)
+
+
+@pytest.mark.parametrize(
+    ("loss_fn", "kind"),
+    [
+        (WrappedCrossEntropy(), "cross_entropy"),
+        (lambda out, y: F.nll_loss(F.log_softmax(out, 1), y), "nll"),
+        (lambda out, y: F.cross_entropy(out, y) + 0.1 * F.mse_loss(out, torch.zeros_like(out)), "unknown"),
+    ],
+)
+def test_a_hand_written_loss_is_read_by_the_torch_loss_it_calls(loss_fn: object, kind: str) -> None:
+    """One torch loss inside names the kind; two different ones do not (then the loss's behaviour decides: a
+    penalty on the logits makes it no longer shift-invariant, so no softmax kind either)."""
+    task = infer_task(loss_fn, torch.randn(4, 10), Y)  # type: ignore[arg-type]
+    assert (task.kind, task.loss_kind) == ("multiclass", kind)
