@@ -113,12 +113,14 @@ class WrappedCrossEntropy(nn.Module):
     ("loss_fn", "kind"),
     [
         (WrappedCrossEntropy(), "cross_entropy"),
-        (lambda out, y: F.nll_loss(F.log_softmax(out, 1), y), "nll"),
+        (lambda out, y: F.nll_loss(out, y), "nll"),
+        (lambda out, y: F.nll_loss(F.log_softmax(out, 1), y), "softmax_like"),
         (lambda out, y: F.cross_entropy(out, y) + 0.1 * F.mse_loss(out, torch.zeros_like(out)), "unknown"),
     ],
 )
 def test_a_hand_written_loss_is_read_by_the_torch_loss_it_calls(loss_fn: object, kind: str) -> None:
-    """One torch loss inside names the kind; two different ones do not (then the loss's behaviour decides: a
-    penalty on the logits makes it no longer shift-invariant, so no softmax kind either)."""
+    """One torch loss on the prediction and targets as given names the kind; a transformed prediction or a second
+    loss term does not (then the loss's behaviour decides: log_softmax first is shift-invariant, a penalty on the
+    logits is not)."""
     task = infer_task(loss_fn, torch.randn(4, 10), Y)  # type: ignore[arg-type]
     assert (task.kind, task.loss_kind) == ("multiclass", kind)

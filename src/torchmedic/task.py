@@ -63,11 +63,13 @@ def loss_kind_by_name(loss_fn: Callable[..., Any]) -> str | None:
 
 
 class _LossCalls(TorchFunctionMode):
-    """Records the kinds of the torch loss functions called while it is active (not those they call inside)."""
+    """Records each torch loss function called while it is active, and whether it was given `prediction` and
+    `targets` themselves (a loss on a reshaped or transformed prediction is another loss, read by its behaviour)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prediction: torch.Tensor, targets: torch.Tensor) -> None:
         super().__init__()
-        self.kinds: set[str] = set()
+        self.prediction, self.targets = prediction, targets
+        self.calls: list[tuple[str, bool]] = []
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         try:
@@ -75,20 +77,23 @@ class _LossCalls(TorchFunctionMode):
         except TypeError:
             kind = None
         if kind is not None:
-            self.kinds.add(kind)
+            self.calls.append((kind, len(args) >= 2 and args[0] is self.prediction and args[1] is self.targets))
         return func(*args, **(kwargs or {}))
 
 
 def loss_kind_by_calls(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> str | None:
-    """The kind of the one torch loss a hand-written loss calls (a function or lambda around F.nll_loss, a module
-    wrapping nn.CrossEntropyLoss); None when it calls none, several kinds, or raises."""
-    calls = _LossCalls()
+    """The kind of the one torch loss a hand-written loss calls, when it passes it the prediction and targets
+    unchanged (a function or lambda around F.nll_loss, a module wrapping nn.CrossEntropyLoss); None otherwise."""
+    prediction = primary_output(model_output)
+    if prediction is None:
+        return None
+    calls = _LossCalls(prediction, targets)
     try:
         with torch.no_grad(), calls:
             loss_fn(model_output, targets)
     except Exception:
         return None
-    return next(iter(calls.kinds)) if len(calls.kinds) == 1 else None
+    return calls.calls[0][0] if len(calls.calls) == 1 and calls.calls[0][1] else None
 
 
 def is_shift_invariant(loss_fn: Callable[..., Any], model_output: Any, targets: torch.Tensor) -> bool:
