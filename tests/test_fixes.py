@@ -153,3 +153,25 @@ def test_a_softmax_over_one_unit_under_categorical_crossentropy_becomes_one_logi
     task = ctx.task.read_by("bce_logits")
     fixed = read_symptom(ctx.trial(outcome.setup, "fixed", steps=60), task, ctx.config.thresholds)
     assert not fixed.present, fixed
+
+
+class OneChannelSegmenter(torch.nn.Module):
+    """A segmentation head with one output channel under CrossEntropyLoss: its softmax is 1 everywhere."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def test_class_weights_are_refused_for_fewer_outputs_than_label_values() -> None:
+    """Labels 0/1 over one output channel (background ignored, as in the SegNet thread): a weight per class needs
+    two outputs, so the class-weight fix refuses with the reason instead of returning a loss that raises."""
+    x = torch.randn(64, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    model = OneChannelSegmenter()
+    setup = Setup(model, loader(x, 1 - (x[:, 0] > 1.0).long()), torch.nn.CrossEntropyLoss(ignore_index=1), adam(model))
+    ctx = build(setup.model, setup.loader, setup.loss_fn, setup.optimizer, None, 60.0, BatchKeys(), DiagnoseConfig())
+    outcome = apply(ctx, "data.class_imbalance", ctx.setup())
+    assert isinstance(outcome, Refused) and "1 output channel(s)" in outcome.reason

@@ -3,6 +3,7 @@ measuring held-out samples it never saw), leaves the user's objects bit-identica
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -208,9 +209,10 @@ def test_state_is_restored_when_repair_raises(error: BaseException) -> None:
     if isinstance(error, KeyboardInterrupt):
         with pytest.raises(KeyboardInterrupt):
             torchmedic.repair(setup.model, setup.loader, failing, setup.optimizer, budget_s=BUDGET)
-    else:  # an error in the loss fails that pilot; repair() reports it instead of raising
+    else:  # an error in the loss fails that pilot; repair() reports it instead of raising, and never returns it
         result = torchmedic.repair(setup.model, setup.loader, failing, setup.optimizer, budget_s=BUDGET)
-        assert not result.verified and "boom" in result.after.error  # type: ignore[union-attr]
+        assert not result.verified and any("boom" in a.pilot.error for a in result.attempts)
+        assert not result.after.error  # type: ignore[union-attr]
     assert failing.calls > counting.calls - 5
     assert_same(before, snapshot(setup.model, setup.optimizer))
 
@@ -269,3 +271,24 @@ def test_a_bad_budget_is_refused() -> None:
     setup = sick("lr.too_low")
     with pytest.raises(torchmedic.InputError, match="budget"):
         torchmedic.repair(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=0)
+
+
+def test_a_change_that_makes_training_raise_is_never_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into every pilot of a changed setup (its loss raises as a class-weight tensor of the wrong
+    size does): the user's setup comes back unchanged, with the cause left to fix by hand and the error."""
+    repair_module = importlib.import_module("torchmedic.repair.repair")
+    real = repair_module.run_pilot
+
+    def raising(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("weight tensor should be defined either for all or no classes")
+
+    def pilot(label: str, setup: Any, config: Any, deadline: float) -> Any:
+        return real(label, setup if label == "before" else setup.but(loss_fn=raising), config, deadline)
+
+    monkeypatch.setattr(repair_module, "run_pilot", pilot)
+    setup, _, _ = broken("data.class_imbalance")
+    result = torchmedic.repair(setup.model, setup.loader, setup.loss_fn, setup.optimizer, budget_s=BUDGET)
+    assert result.changes == [] and not result.verified
+    assert not result.after.error
+    left = {u.cause: u.reason for u in result.unresolved}
+    assert "made training raise (RuntimeError: weight tensor" in left.get("data.class_imbalance", ""), left

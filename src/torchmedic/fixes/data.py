@@ -209,7 +209,12 @@ def _weighted_loss(ctx: Context, setup: Setup, loss: nn.Module, labels: torch.Te
         weighted.pos_weight = torch.tensor([pos_weight], device=ctx.device)
         what, code = f"pos_weight={pos_weight:.3g} in BCEWithLogitsLoss", f"pos_weight=torch.tensor([{pos_weight:.4g}])"
     else:
-        classes = ctx.task.num_classes if ctx.task.num_classes and ctx.task.num_classes >= len(counts) else None
+        classes = ctx.task.num_classes
+        if classes is not None and classes < len(counts):
+            return Refused(
+                f"the labels take {len(counts)} values but the model has {classes} output channel(s): a weight per "
+                "class needs one output per class first"
+            )
         weights = balance(labels, num_classes=classes).class_weights.to(ctx.device)
         weighted.weight = weights
         text = numbers(weights.tolist(), limit=12) or "counts.sum() / (len(counts) * counts.clamp_min(1))"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -147,8 +147,19 @@ def _search(ws: Workspace, report: Report, budget_s: float, config: RepairConfig
         built, attempt = _best(ws, verified)
         return _result(ws, report, built, before, attempt.pilot, orphans, [a for _, a in tried])
     primary = tried[0] if tried and tried[0][0] is unchanged else None
+    if primary is not None and primary[1].pilot.error and not before.error:
+        unchanged, primary = _undone(original, report, primary), None
     after = primary[1].pilot if primary is not None else before  # unverified extras are not worth your change
     return _result(ws, report, unchanged, before, after, orphans, [a for _, a in tried])
+
+
+def _undone(original: Setup, report: Report, raised: tuple[Built, Attempt]) -> Built:
+    """The user's setup as it was, when the plan's changes made its pilot raise: changes that break training are
+    never returned; their causes are left to the user with the error."""
+    built, attempt = raised
+    changed = [f for f in report.findings if any(f.cause in c.causes for c in built.changes)]
+    why = f"its fix made training raise ({attempt.pilot.error}): fix it by hand"
+    return replace(built, setup=original, changes=[], refused=built.refused + [(f, why) for f in changed])
 
 
 def _unconvincing(ws: Workspace, steps: list[Step], tried: list[tuple[Built, Attempt]], before: Pilot) -> bool:
