@@ -175,3 +175,16 @@ def test_class_weights_are_refused_for_fewer_outputs_than_label_values() -> None
     ctx = build(setup.model, setup.loader, setup.loss_fn, setup.optimizer, None, 60.0, BatchKeys(), DiagnoseConfig())
     outcome = apply(ctx, "data.class_imbalance", ctx.setup())
     assert isinstance(outcome, Refused) and "1 output channel(s)" in outcome.reason
+
+
+def test_a_rebuilt_loader_that_only_draws_held_out_samples_still_gives_training_batches() -> None:
+    """A fix's new loader (a sampler with replacement over a tiny set) whose every batch holds a held-out sample:
+    the setup trains on those batches instead of on none (a pilot on no batch raised IndexError)."""
+    x, y = digits()
+    model = mlp()
+    ctx = build(model, loader(x[:256], y[:256], batch_size=2), torch.nn.CrossEntropyLoss(), adam(model), None, 60.0,
+                BatchKeys(), DiagnoseConfig())  # fmt: skip
+    ctx.train_batches = 8
+    held = ctx.held_out.to("cpu")
+    batches = ctx.batches_from(loader(held.first_input, held.targets, batch_size=2))
+    assert len(batches) == 8 and all(b.size == 2 for b in batches)

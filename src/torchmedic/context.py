@@ -88,7 +88,13 @@ class Context:
         samples, within the audit's share of what is left of the budget."""
         until = time.perf_counter() + self.config.audit_share * max(self.remaining, 1.0)
         read = read_batches(loader, self.keys, self.config, until, self.train_batches)
-        return without_held_out(read, self.held_out, self.config.max_trial_batch, self.train_batches, self.device)
+        kept = without_held_out(read, self.held_out, self.config.max_trial_batch, self.train_batches, self.device)
+        if kept or not read:
+            return kept
+        # tiny batches drawn with replacement can all hold a held-out sample: train on them rather than on nothing
+        limit = self.config.max_trial_batch
+        return tuple((b if b.size <= limit else b.select(slice(0, limit))).to(self.device)
+                     for b in read[: self.train_batches or None])  # fmt: skip
 
     def seconds_for(self, steps: int) -> float:
         """What `steps` optimizer steps cost at the baseline trial's pace (0 before it has run)."""
