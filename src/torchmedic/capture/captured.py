@@ -75,7 +75,7 @@ def _model(recorder: Recorder, optimizer: torch.optim.Optimizer, loss: LossCall)
     best = max(shared, key=lambda pair: pair[0], default=(0, None))
     if best[1] is not None and best[0] > 0:
         return best[1]
-    feeding = [c.module for c in recorder.calls.values() if _outputfeeds(loss.result, c.output)]
+    feeding = [c.module for c in recorder.calls.values() if _output_feeds(loss.result, c.output)]
     if not feeding:
         raise CaptureError(
             f"no module whose forward ran before the first step holds the {type(optimizer).__name__}'s parameters "
@@ -84,7 +84,7 @@ def _model(recorder: Recorder, optimizer: torch.optim.Optimizer, loss: LossCall)
     return feeding[-1]
 
 
-def _outputfeeds(root: torch.Tensor, output: Any) -> bool:
+def _output_feeds(root: torch.Tensor, output: Any) -> bool:
     out = primary_output(output)
     return isinstance(out, torch.Tensor) and out.grad_fn is not None and feeds(root, out)
 
